@@ -1,0 +1,296 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * tracepoint.c: the tracepoint probe source. Every tracepoint has two
+ * programs with one body: tp_btf/NAME (preferred) and raw_tp/NAME (kernels
+ * or setups without tp_btf). Both see the tracepoint's arguments as an
+ * array of u64; the loader in internal/probe picks one of the two.
+ */
+#include "skbtrail.h"
+
+/* Probe ids; internal/probe's catalog names them. Append only. */
+enum probe_id {
+	PROBE_NETIF_RECEIVE_SKB = 1,
+	PROBE_NET_DEV_QUEUE,
+	PROBE_NET_DEV_START_XMIT,
+	PROBE_NET_DEV_XMIT,
+	PROBE_NETIF_RX,
+	PROBE_NAPI_GRO_RECEIVE_ENTRY,
+	PROBE_KFREE_SKB,
+	PROBE_CONSUME_SKB,
+	PROBE_SKB_COPY_DATAGRAM_IOVEC,
+	PROBE_QDISC_ENQUEUE,
+	PROBE_QDISC_DEQUEUE,
+	PROBE_ICMP_SEND,
+	PROBE_FIB_TABLE_LOOKUP,
+	PROBE_TCP_SEND_RESET,
+	PROBE_TCP_RECEIVE_RESET,
+	PROBE_TCP_RETRANSMIT_SKB,
+	PROBE_TCP_BAD_CSUM,
+	PROBE_SOCK_RCVQUEUE_FULL,
+	PROBE_UDP_FAIL_QUEUE_RCV_SKB,
+	PROBE_MAX,
+};
+
+/* Keep these types in BTF so bpf2go generates their Go twins. */
+const enum probe_id unused_probe_id __attribute__((unused));
+const struct event *unused_event __attribute__((unused));
+
+#define TRACEPOINT(name)                                                       \
+	static __always_inline int do_##name(__u64 *ctx);                      \
+	SEC("tp_btf/" #name)                                                   \
+	int tp_btf_##name(__u64 *ctx) { return do_##name(ctx); }               \
+	SEC("raw_tp/" #name)                                                   \
+	int raw_tp_##name(__u64 *ctx) { return do_##name(ctx); }               \
+	static __always_inline int do_##name(__u64 *ctx)
+
+/* A probe whose only argument of interest is the skb in args[0]. */
+#define SKB_TRACEPOINT(name, id)                                               \
+	TRACEPOINT(name)                                                       \
+	{                                                                      \
+		struct pkt p = {};                                             \
+		struct hit h = {                                               \
+			.skb = (struct sk_buff *)ctx[0], .probe = id, .parse = 1 \
+		};                                                             \
+		return report(&h, &p);                                         \
+	}
+
+SKB_TRACEPOINT(netif_receive_skb, PROBE_NETIF_RECEIVE_SKB)
+SKB_TRACEPOINT(net_dev_queue, PROBE_NET_DEV_QUEUE)
+SKB_TRACEPOINT(netif_rx, PROBE_NETIF_RX)
+SKB_TRACEPOINT(napi_gro_receive_entry, PROBE_NAPI_GRO_RECEIVE_ENTRY)
+SKB_TRACEPOINT(tcp_bad_csum, PROBE_TCP_BAD_CSUM)
+
+/* net_dev_start_xmit(skb, dev) */
+TRACEPOINT(net_dev_start_xmit)
+{
+	struct pkt p = {};
+	struct hit h = {
+		.skb = (struct sk_buff *)ctx[0],
+		.dev = (const struct net_device *)ctx[1],
+		.probe = PROBE_NET_DEV_START_XMIT,
+		.parse = 1,
+	};
+	return report(&h, &p);
+}
+
+/*
+ * net_dev_xmit(skb, rc, dev, skb_len): the driver may have freed or handed
+ * on the skb already, so its memory is not read: only followed skbs (or all,
+ * without a filter) are reported.
+ */
+TRACEPOINT(net_dev_xmit)
+{
+	struct pkt p = {};
+	struct hit h = {
+		.skb = (struct sk_buff *)ctx[0],
+		.ret = (__s32)ctx[1],
+		.dev = (const struct net_device *)ctx[2],
+		.len = (__u32)ctx[3],
+		.probe = PROBE_NET_DEV_XMIT,
+	};
+	return report(&h, &p);
+}
+
+/* kfree_skb(skb, location[, reason[, rx_sk]]): a drop. */
+TRACEPOINT(kfree_skb)
+{
+	struct pkt p = {};
+	struct hit h = {
+		.skb = (struct sk_buff *)ctx[0],
+		.location = ctx[1],
+		.probe = PROBE_KFREE_SKB,
+		.parse = 1,
+		.forget = 1,
+	};
+	if (bpf_core_type_exists(enum skb_drop_reason))
+		h.reason = (__u32)ctx[2];
+	return report(&h, &p);
+}
+
+/* consume_skb(skb[, location]): freed after normal use. */
+TRACEPOINT(consume_skb)
+{
+	struct pkt p = {};
+	struct hit h = {
+		.skb = (struct sk_buff *)ctx[0],
+		.probe = PROBE_CONSUME_SKB,
+		.parse = 1,
+		.forget = 1,
+	};
+	return report(&h, &p);
+}
+
+/* skb_copy_datagram_iovec(skb, len): data handed to a reading process. */
+TRACEPOINT(skb_copy_datagram_iovec)
+{
+	struct pkt p = {};
+	struct hit h = {
+		.skb = (struct sk_buff *)ctx[0],
+		.aux = (__u32)ctx[1],
+		.probe = PROBE_SKB_COPY_DATAGRAM_IOVEC,
+		.parse = 1,
+	};
+	return report(&h, &p);
+}
+
+static __always_inline __u32 qdisc_handle(struct Qdisc *q)
+{
+	return BPF_CORE_READ(q, handle);
+}
+
+/* qdisc_enqueue(qdisc, txq, skb) */
+TRACEPOINT(qdisc_enqueue)
+{
+	struct Qdisc *q = (struct Qdisc *)ctx[0];
+	struct pkt p = {};
+	struct hit h = {
+		.skb = (struct sk_buff *)ctx[2],
+		.dev = BPF_CORE_READ(q, dev_queue, dev),
+		.aux = qdisc_handle(q),
+		.aux2 = BPF_CORE_READ(q, q.qlen),
+		.probe = PROBE_QDISC_ENQUEUE,
+		.parse = 1,
+	};
+	return report(&h, &p);
+}
+
+/* qdisc_dequeue(qdisc, txq, packets, skb); skb is NULL for an empty queue. */
+TRACEPOINT(qdisc_dequeue)
+{
+	struct Qdisc *q = (struct Qdisc *)ctx[0];
+	struct pkt p = {};
+	struct hit h = {
+		.skb = (struct sk_buff *)ctx[3],
+		.aux = qdisc_handle(q),
+		.aux2 = BPF_CORE_READ(q, q.qlen),
+		.ret = (__s32)ctx[2],
+		.probe = PROBE_QDISC_DEQUEUE,
+		.parse = 1,
+	};
+	if (!h.skb)
+		return 0;
+	return report(&h, &p);
+}
+
+/* icmp_send(skb, type, code): the kernel answers skb with an ICMP error. */
+TRACEPOINT(icmp_send)
+{
+	struct pkt p = {};
+	struct hit h = {
+		.skb = (struct sk_buff *)ctx[0],
+		.aux = (__u32)ctx[1],
+		.aux2 = (__u32)ctx[2],
+		.probe = PROBE_ICMP_SEND,
+		.parse = 1,
+	};
+	return report(&h, &p);
+}
+
+/*
+ * fib_table_lookup(tb_id, flp, nhc, err): an IPv4 route lookup. There is no
+ * skb; the flow's addresses are matched instead, and user space attaches
+ * the event to the packet being routed on that CPU.
+ */
+TRACEPOINT(fib_table_lookup)
+{
+	const struct flowi4 *fl = (const struct flowi4 *)ctx[1];
+	const struct fib_nh_common *nhc = (const struct fib_nh_common *)ctx[2];
+	struct pkt p = {};
+	struct hit h = {
+		.aux = (__u32)ctx[0],
+		.ret = (__s32)ctx[3],
+		.probe = PROBE_FIB_TABLE_LOOKUP,
+		.flow = 1,
+	};
+	__be32 a;
+
+	p.family = 4;
+	p.l4 = BPF_CORE_READ(fl, __fl_common.flowic_proto);
+	a = BPF_CORE_READ(fl, saddr);
+	__builtin_memcpy(p.saddr, &a, 4);
+	a = BPF_CORE_READ(fl, daddr);
+	__builtin_memcpy(p.daddr, &a, 4);
+	if (p.l4 == IPPROTO_TCP || p.l4 == IPPROTO_UDP) {
+		p.sport = bpf_ntohs(BPF_CORE_READ(fl, uli.ports.sport));
+		p.dport = bpf_ntohs(BPF_CORE_READ(fl, uli.ports.dport));
+	}
+	if (nhc)
+		h.dev = BPF_CORE_READ(nhc, nhc_dev);
+	h.aux2 = BPF_CORE_READ(fl, __fl_common.flowic_oif);
+	return report(&h, &p);
+}
+
+/* tcp_send_reset(sk, skb[, reason]): skb is the packet being answered. */
+TRACEPOINT(tcp_send_reset)
+{
+	struct pkt p = {};
+	struct hit h = {
+		.sk = (const struct sock *)ctx[0],
+		.skb = (struct sk_buff *)ctx[1],
+		.probe = PROBE_TCP_SEND_RESET,
+		.parse = 1,
+		.sock_local = 1,
+	};
+	return report(&h, &p);
+}
+
+/* tcp_receive_reset(sk): the peer reset this connection. */
+TRACEPOINT(tcp_receive_reset)
+{
+	struct pkt p = {};
+	struct hit h = {
+		.sk = (const struct sock *)ctx[0],
+		.probe = PROBE_TCP_RECEIVE_RESET,
+		.sock_local = 2,
+	};
+	p.tcp_flags = 0x04;
+	return report(&h, &p);
+}
+
+/* tcp_retransmit_skb(sk, skb[, err]): the skb has no headers yet. */
+TRACEPOINT(tcp_retransmit_skb)
+{
+	struct pkt p = {};
+	struct hit h = {
+		.sk = (const struct sock *)ctx[0],
+		.skb = (struct sk_buff *)ctx[1],
+		.probe = PROBE_TCP_RETRANSMIT_SKB,
+		.sock_local = 1,
+	};
+	return report(&h, &p);
+}
+
+/* sock_rcvqueue_full(sk, skb): no room in the socket's receive buffer. */
+TRACEPOINT(sock_rcvqueue_full)
+{
+	const struct sock *sk = (const struct sock *)ctx[0];
+	struct pkt p = {};
+	struct hit h = {
+		.sk = sk,
+		.skb = (struct sk_buff *)ctx[1],
+		.aux = BPF_CORE_READ(sk, sk_rcvbuf),
+		.aux2 = BPF_CORE_READ(sk, sk_backlog.rmem_alloc.counter),
+		.probe = PROBE_SOCK_RCVQUEUE_FULL,
+		.parse = 1,
+		.sock_local = 2,
+	};
+	return report(&h, &p);
+}
+
+/* udp_fail_queue_rcv_skb(rc, sk[, skb]): UDP could not queue a datagram. */
+TRACEPOINT(udp_fail_queue_rcv_skb)
+{
+	const struct sock *sk = (const struct sock *)ctx[1];
+	struct pkt p = {};
+	struct hit h = {
+		.sk = sk,
+		.ret = (__s32)ctx[0],
+		.aux = BPF_CORE_READ(sk, sk_rcvbuf),
+		.aux2 = BPF_CORE_READ(sk, sk_backlog.rmem_alloc.counter),
+		.probe = PROBE_UDP_FAIL_QUEUE_RCV_SKB,
+		.sock_local = 2,
+	};
+	return report(&h, &p);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,228 @@
+// Command skbtrail follows packets through the Linux kernel network stack
+// with eBPF and says where each one went.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/skbtrail/skbtrail/internal/filter"
+	"github.com/skbtrail/skbtrail/internal/kernel"
+	"github.com/skbtrail/skbtrail/internal/output"
+	"github.com/skbtrail/skbtrail/internal/probe"
+	"github.com/skbtrail/skbtrail/internal/trace"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `skbtrail follows packets through the Linux kernel network stack and says
+where each one went, and where and why one was dropped.
+
+Usage:
+  skbtrail [flags]          trace packets matching the filter flags
+  skbtrail check            show what this kernel supports and what skbtrail will use
+  skbtrail -t '?'           list the tracers (probe points) and which this kernel has
+
+Filter (checked in the kernel; all given must match; IPv4 or IPv6):
+  -s, --saddr ADDR[/LEN]    source address or prefix
+  -d, --daddr ADDR[/LEN]    destination address or prefix
+      --addr ADDR[/LEN]     source or destination
+  -S, --sport PORT          source port (tcp, udp)
+  -D, --dport PORT          destination port
+      --port PORT           source or destination port
+  -p, --proto PROTO         tcp, udp, icmp, icmp6, or a protocol number
+      --netns NS            only packets in this network namespace: a name
+                            under /run/netns, a path, or an inode number
+      --dev IFNAME          only packets on this interface (in any namespace
+                            unless --netns is given)
+  A packet that matched once is followed until the kernel frees it, even
+  where its headers cannot be read or it crosses into another namespace.
+
+Tracers:
+  -t, --tracer LIST         groups or tracers, comma-separated, or "all"
+                            (default: all); '?' lists them
+
+Output:
+      --basic               one line per event as it arrives, instead of one
+                            block per packet when the packet's life ends
+      --detail              add CPU, process/pid, netns inode and interface
+      --json                one JSON object per line (fields: see README)
+
+Running:
+  -c, --count N             stop after N packets
+      --duration D          stop after D (e.g. 10s, 1m)
+      --buffer-size BYTES   ring buffer size, a power of two (default 4194304)
+      --version             print the version
+  -h, --help                this help
+
+Exit status: 0 when stopped by count, duration or Ctrl-C/SIGTERM; 1 when
+tracing failed; 2 for bad input.
+
+Examples:
+  skbtrail -p icmp -s 198.18.0.1                  a ping's way through the stack
+  skbtrail -p tcp -D 80 --detail                  who sends what to port 80
+  skbtrail -p udp --netns blue -c 5 --json        five UDP packets of netns blue
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// usageError is bad input: one line on stderr and exit status 2.
+type usageError struct{ error }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	err := dispatch(args, stdout, stderr)
+	if err == nil {
+		return 0
+	}
+	var ue usageError
+	if errors.As(err, &ue) || errors.Is(err, filter.ErrInvalid) {
+		fmt.Fprintf(stderr, "skbtrail: %s\n", oneLine(err.Error()))
+		return 2
+	}
+	fmt.Fprintf(stderr, "skbtrail: %s\n", oneLine(err.Error()))
+	return 1
+}
+
+func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }
+
+type flags struct {
+	f                      filter.Options
+	tracer                 string
+	basic, detail, jsonOut bool
+	count                  int
+	duration               string
+	bufferSize             int
+	version, help          bool
+}
+
+func dispatch(args []string, stdout, stderr io.Writer) error {
+	var fl flags
+	fs := pflag.NewFlagSet("skbtrail", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	fs.SortFlags = false
+	fs.StringVarP(&fl.f.Saddr, "saddr", "s", "", "")
+	fs.StringVarP(&fl.f.Daddr, "daddr", "d", "", "")
+	fs.StringVar(&fl.f.Addr, "addr", "", "")
+	fs.StringVarP(&fl.f.Sport, "sport", "S", "", "")
+	fs.StringVarP(&fl.f.Dport, "dport", "D", "", "")
+	fs.StringVar(&fl.f.Port, "port", "", "")
+	fs.StringVarP(&fl.f.Proto, "proto", "p", "", "")
+	fs.StringVar(&fl.f.Netns, "netns", "", "")
+	fs.StringVar(&fl.f.Dev, "dev", "", "")
+	fs.StringVarP(&fl.tracer, "tracer", "t", "", "")
+	fs.BoolVar(&fl.basic, "basic", false, "")
+	fs.BoolVar(&fl.detail, "detail", false, "")
+	fs.BoolVar(&fl.jsonOut, "json", false, "")
+	fs.IntVarP(&fl.count, "count", "c", 0, "")
+	fs.StringVar(&fl.duration, "duration", "", "")
+	fs.IntVar(&fl.bufferSize, "buffer-size", 0, "")
+	fs.BoolVar(&fl.version, "version", false, "")
+	fs.BoolVarP(&fl.help, "help", "h", false, "")
+	if err := fs.Parse(args); err != nil {
+		return usageError{fmt.Errorf("%v (see 'skbtrail --help')", err)}
+	}
+	if fl.help {
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	if fl.version {
+		fmt.Fprintf(stdout, "skbtrail %s\n", version)
+		return nil
+	}
+	rest := fs.Args()
+	if len(rest) > 0 {
+		if rest[0] == "check" && len(rest) == 1 {
+			return check(stdout)
+		}
+		return usageError{fmt.Errorf("unexpected argument %q: the commands are 'check' and tracing with flags (see 'skbtrail --help')", rest[0])}
+	}
+	if fl.tracer == "?" {
+		return listTracers(stdout)
+	}
+	cfg, err := configure(fl, stdout)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg.Log = stderr
+	_, err = trace.Run(ctx, cfg)
+	return err
+}
+
+// configure validates the flags into a trace configuration.
+func configure(fl flags, stdout io.Writer) (trace.Config, error) {
+	var cfg trace.Config
+	tracers, err := probe.Select(fl.tracer)
+	if err != nil {
+		return cfg, usageError{err}
+	}
+	if fl.count < 0 {
+		return cfg, usageError{fmt.Errorf("--count %d: give a number of packets >= 1", fl.count)}
+	}
+	if fl.duration != "" {
+		d, err := parseDuration(fl.duration)
+		if err != nil {
+			return cfg, usageError{err}
+		}
+		cfg.Duration = d
+	}
+	if b := fl.bufferSize; b != 0 && (b < 4096 || b&(b-1) != 0) {
+		return cfg, usageError{fmt.Errorf("--buffer-size %d: give a power of two of at least 4096", b)}
+	}
+	f, err := filter.Parse(fl.f)
+	if err != nil {
+		return cfg, err
+	}
+	if os.Geteuid() != 0 {
+		return cfg, fmt.Errorf("tracing needs root (CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN): run it with sudo")
+	}
+	cfg.Filter, cfg.Tracers, cfg.Basic, cfg.Count, cfg.RingSize = f, tracers, fl.basic, fl.count, fl.bufferSize
+	if fl.jsonOut {
+		cfg.Out = output.NewJSON(stdout)
+	} else {
+		cfg.Out = output.NewText(stdout, fl.detail)
+	}
+	return cfg, nil
+}
+
+func listTracers(stdout io.Writer) error {
+	spec, err := kernel.BTF()
+	if err != nil {
+		return err
+	}
+	st := probe.Availability(spec, kernel.Detect())
+	fmt.Fprint(stdout, probe.Tree(st))
+	return nil
+}
+
+func check(stdout io.Writer) error {
+	feat := kernel.Detect()
+	var st []probe.Status
+	if spec, err := kernel.BTF(); err == nil {
+		st = probe.Availability(spec, feat)
+	}
+	output.Check(stdout, feat, st)
+	return nil
+}
+
+func parseDuration(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("--duration %q: give a positive duration such as 10s, 500ms or 2m", s)
+	}
+	return d, nil
+}

@@ -1,0 +1,252 @@
+// Package output renders events and packet stories for people (text) and
+// programs (JSON lines).
+package output
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/skbtrail/skbtrail/internal/event"
+	"github.com/skbtrail/skbtrail/internal/track"
+)
+
+// Renderer writes events as they arrive (Event) or whole stories (Story).
+// Flush writes out anything buffered.
+type Renderer interface {
+	Event(e event.Event) error
+	Story(s *track.Story) error
+	Flush() error
+}
+
+// Text is the human-readable output: a block per packet (Story) or a line
+// per event (Event). Detail adds CPU, process, netns and interface.
+type Text struct {
+	w      *bufio.Writer
+	Detail bool
+}
+
+// NewText returns a Text renderer writing to w.
+func NewText(w io.Writer, detail bool) *Text {
+	return &Text{w: bufio.NewWriter(w), Detail: detail}
+}
+
+const timeFormat = "15:04:05.000000"
+
+// Event writes one line: time, skb, probe, packet, facts.
+func (t *Text) Event(e event.Event) error {
+	fmt.Fprintf(t.w, "%s %-18s ", e.Time.Format(timeFormat), skbString(e.Skb))
+	t.line(e)
+	return t.w.Flush()
+}
+
+// Story writes a packet's block: a header naming the skb, a line per event,
+// and how the story ended.
+func (t *Text) Story(s *track.Story) error {
+	if s.Packet() {
+		fmt.Fprintf(t.w, "*** skb %s ***\n", skbString(s.Skb))
+	} else {
+		fmt.Fprintf(t.w, "*** %s (no skb) ***\n", s.Events[0].Probe)
+	}
+	for _, e := range s.Events {
+		fmt.Fprintf(t.w, "%s ", e.Time.Format(timeFormat))
+		t.line(e)
+	}
+	if s.Packet() {
+		fmt.Fprintf(t.w, "%s\n\n", Ending(s))
+	} else {
+		t.w.WriteString("\n")
+	}
+	return t.w.Flush()
+}
+
+func (t *Text) line(e event.Event) {
+	fmt.Fprintf(t.w, "%-23s ", e.Probe)
+	if t.Detail {
+		ifname := e.Ifname
+		if ifname == "" {
+			ifname = "-"
+		}
+		fmt.Fprintf(t.w, "cpu %-2d %-16s ns %-10d %-15s ",
+			e.CPU, fmt.Sprintf("%s/%d", e.Comm, e.PID), e.Netns, ifname)
+	}
+	t.w.WriteString(e.Packet.String())
+	if e.Reason != "" || e.Location != "" {
+		fmt.Fprintf(t.w, "  reason %s at %s", orDash(e.Reason), orDash(e.Location))
+	}
+	for _, f := range e.Facts {
+		fmt.Fprintf(t.w, "  %s %v", f.Key, f.Value)
+	}
+	t.w.WriteString("\n")
+}
+
+// Flush writes buffered output.
+func (t *Text) Flush() error { return t.w.Flush() }
+
+// Ending says in words how a packet's story ended.
+func Ending(s *track.Story) string {
+	first, last := s.Events[0], s.Events[len(s.Events)-1]
+	took := time.Duration(last.Kernel - first.Kernel)
+	switch {
+	case s.Dropped:
+		d, _ := s.Drop()
+		where := ""
+		if d.Location != "" {
+			where = " in " + strings.SplitN(d.Location, "+", 2)[0]
+		}
+		reason := d.Reason
+		if reason == "" {
+			reason = "reason unknown"
+		}
+		return fmt.Sprintf("=> dropped%s (%s) after %s", where, reason, fmtDur(took))
+	case s.Ended:
+		return fmt.Sprintf("=> freed after use (consume_skb) after %s", fmtDur(took))
+	default:
+		return fmt.Sprintf("=> still in flight when last seen at %s, after %s", last.Probe, fmtDur(took))
+	}
+}
+
+func fmtDur(d time.Duration) string {
+	return fmt.Sprintf("%.3fms", float64(d)/float64(time.Millisecond))
+}
+
+func skbString(skb uint64) string {
+	if skb == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("0x%x", skb)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// JSON writes one JSON object per line (see the README for the fields).
+type JSON struct {
+	w *bufio.Writer
+}
+
+// NewJSON returns a JSON renderer writing to w.
+func NewJSON(w io.Writer) *JSON { return &JSON{w: bufio.NewWriter(w)} }
+
+// Event writes one event object.
+func (j *JSON) Event(e event.Event) error {
+	if err := j.write(e); err != nil {
+		return err
+	}
+	return j.w.Flush()
+}
+
+// Story writes the story's events in order, one object each.
+func (j *JSON) Story(s *track.Story) error {
+	for _, e := range s.Events {
+		if err := j.write(e); err != nil {
+			return err
+		}
+	}
+	return j.w.Flush()
+}
+
+// Flush writes buffered output.
+func (j *JSON) Flush() error { return j.w.Flush() }
+
+func (j *JSON) write(e event.Event) error {
+	b, err := json.Marshal(Record(e))
+	if err != nil {
+		return err
+	}
+	j.w.Write(b)
+	return j.w.WriteByte('\n')
+}
+
+// Record returns the JSON object of an event as an ordered list of fields.
+func Record(e event.Event) ordered {
+	p := e.Packet
+	o := ordered{
+		{"type", "event"},
+		{"time", e.Time.Format(time.RFC3339Nano)},
+		{"probe", e.Probe},
+		{"group", e.Group},
+		{"skb", skbString(e.Skb)},
+		{"cpu", e.CPU},
+		{"pid", e.PID},
+		{"comm", e.Comm},
+		{"netns", e.Netns},
+		{"ifindex", e.Ifindex},
+		{"ifname", e.Ifname},
+		{"len", e.Len},
+		{"mark", e.Mark},
+	}
+	family := ""
+	switch p.Family {
+	case 4:
+		family = "ipv4"
+	case 6:
+		family = "ipv6"
+	}
+	o = append(o, field{"family", family}, field{"proto", event.ProtoName(p.Proto)})
+	addr := func(a interface{ IsValid() bool }) any {
+		if !a.IsValid() {
+			return ""
+		}
+		return a
+	}
+	o = append(o, field{"saddr", addr(p.Src)}, field{"daddr", addr(p.Dst)},
+		field{"sport", p.Sport}, field{"dport", p.Dport})
+	if p.Source == event.FromHeaders {
+		o = append(o, field{"ttl", p.TTL}, field{"ip_len", p.IPLen})
+	}
+	switch proto := p.Proto; {
+	case p.Source != event.FromHeaders:
+	case proto == 6:
+		o = append(o, field{"tcp_flags", event.Flags(p.TCPFlags)}, field{"tcp_seq", p.Seq}, field{"tcp_ack", p.Ack})
+	case proto == 1 || proto == 58:
+		o = append(o, field{"icmp_type", p.ICMPType}, field{"icmp_code", p.ICMPCode},
+			field{"icmp_id", p.ICMPID}, field{"icmp_seq", p.ICMPSeq})
+	}
+	if p.Source != event.FromHeaders && p.Source != "" {
+		o = append(o, field{"source", p.Source})
+	}
+	if e.Reason != "" || e.Location != "" {
+		o = append(o, field{"reason", e.Reason}, field{"reason_code", e.ReasonCode}, field{"location", e.Location})
+	}
+	for _, f := range e.Facts {
+		o = append(o, field{f.Key, f.Value})
+	}
+	return o
+}
+
+type field struct {
+	k string
+	v any
+}
+
+// ordered is a JSON object that keeps its keys in order.
+type ordered []field
+
+// MarshalJSON writes the fields in order.
+func (o ordered) MarshalJSON() ([]byte, error) {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, f := range o {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		k, _ := json.Marshal(f.k)
+		v, err := json.Marshal(f.v)
+		if err != nil {
+			return nil, err
+		}
+		b.Write(k)
+		b.WriteByte(':')
+		b.Write(v)
+	}
+	b.WriteByte('}')
+	return []byte(b.String()), nil
+}

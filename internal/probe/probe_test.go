@@ -1,0 +1,180 @@
+package probe
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/rlimit"
+
+	"github.com/skbtrail/skbtrail/internal/filter"
+	"github.com/skbtrail/skbtrail/internal/kernel"
+)
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("this test loads BPF programs and must run as root in CI")
+		}
+		t.Skip("needs root to load BPF programs")
+	}
+}
+
+// TestProgramsLoad loads every program of the object, in both its tp_btf
+// and raw_tp form, with and without a filter, so that the verifier sees
+// every path. A program the kernel lacks the tracepoint for is skipped.
+func TestProgramsLoad(t *testing.T) {
+	needRoot(t)
+	if err := rlimit.RemoveMemlock(); err != nil {
+		t.Fatal(err)
+	}
+	kspec, err := kernel.BTF()
+	if err != nil {
+		t.Fatal(err)
+	}
+	filters := map[string]filter.Filter{
+		"none": {},
+		"all fields": {
+			Saddr: netip.MustParsePrefix("198.18.0.0/15"), Daddr: netip.MustParsePrefix("198.18.0.2/32"),
+			Addr: netip.MustParsePrefix("198.18.0.1/32"), Sport: 1, Dport: 2, Port: 3, Proto: 6,
+			Netns: 4026531840, Dev: "veth0",
+		},
+	}
+	spec, err := loadTracepoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for fname, f := range filters {
+		for name := range spec.Programs {
+			tp := strings.TrimPrefix(strings.TrimPrefix(name, "tp_btf_"), "raw_tp_")
+			if !kernel.HasTracepoint(kspec, tp) {
+				continue
+			}
+			t.Run(fname+"/"+name, func(t *testing.T) {
+				cs := spec.Copy()
+				for n := range cs.Programs {
+					if n != name {
+						delete(cs.Programs, n)
+					}
+				}
+				if err := cs.Variables["cfg"].Set(kernelFilter(f)); err != nil {
+					t.Fatal(err)
+				}
+				coll, err := ebpf.NewCollectionWithOptions(cs, ebpf.CollectionOptions{
+					Programs: ebpf.ProgramOptions{KernelTypes: kspec},
+				})
+				if err != nil {
+					var ve *ebpf.VerifierError
+					if errors.As(err, &ve) {
+						t.Fatalf("%+v", ve)
+					}
+					t.Fatal(err)
+				}
+				coll.Close()
+			})
+		}
+	}
+}
+
+func TestSelect(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    []string // first names, in catalog order
+		n       int
+		wantErr string
+	}{
+		{in: "", n: len(Catalog)},
+		{in: "all", n: len(Catalog)},
+		{in: "life", want: []string{"kfree_skb", "consume_skb"}, n: 2},
+		{in: "kfree_skb, link", want: []string{"napi_gro_receive_entry"}, n: 7},
+		{in: "tcp_send_reset", want: []string{"tcp_send_reset"}, n: 1},
+		{in: "nosuch", wantErr: `no tracer or group "nosuch"`},
+		{in: "link,nosuch", wantErr: `no tracer or group "nosuch"`},
+		{in: ",", wantErr: "selects no tracer"},
+	}
+	for _, tc := range tests {
+		got, err := Select(tc.in)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("Select(%q) error = %v, want %q", tc.in, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || len(got) != tc.n {
+			t.Errorf("Select(%q) = %d tracers, %v; want %d", tc.in, len(got), err, tc.n)
+			continue
+		}
+		for i, w := range tc.want {
+			if got[i].Name != w {
+				t.Errorf("Select(%q)[%d] = %s, want %s", tc.in, i, got[i].Name, w)
+			}
+		}
+	}
+}
+
+func TestCatalogMatchesObject(t *testing.T) {
+	spec, err := loadTracepoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[uint32]bool{}
+	for _, tr := range Catalog {
+		if ids[tr.ID] || tr.ID == 0 {
+			t.Errorf("%s: id %d is zero or used twice", tr.Name, tr.ID)
+		}
+		ids[tr.ID] = true
+		for _, mode := range []Mode{TpBtf, RawTp} {
+			name := progName(Status{Tracer: tr, Mode: mode})
+			p, ok := spec.Programs[name]
+			if !ok {
+				t.Errorf("%s: no program %s in the object", tr.Name, name)
+				continue
+			}
+			if p.AttachTo != tr.Name {
+				t.Errorf("%s: program %s attaches to %q", tr.Name, name, p.AttachTo)
+			}
+		}
+		if ByID(tr.ID) == nil || ByID(tr.ID).Name != tr.Name {
+			t.Errorf("ByID(%d) does not find %s", tr.ID, tr.Name)
+		}
+	}
+	if len(spec.Programs) != 2*len(Catalog) {
+		t.Errorf("object has %d programs, catalog %d tracers (want two programs each)", len(spec.Programs), len(Catalog))
+	}
+}
+
+func TestKernelFilter(t *testing.T) {
+	f := filter.Filter{
+		Saddr: netip.MustParsePrefix("198.18.0.0/15"),
+		Daddr: netip.MustParsePrefix("fd00::/8"),
+		Dev:   "veth0", Proto: 6, Dport: 80,
+	}
+	k := kernelFilter(f)
+	if k.Active != 1 || k.Proto != 6 || k.Dport != 80 {
+		t.Fatalf("scalars not set: %+v", k)
+	}
+	var a, m [16]byte
+	ne.PutUint64(a[0:], k.Saddr.Addr[0])
+	ne.PutUint64(m[0:], k.Saddr.Mask[0])
+	if k.Saddr.Family != 4 || a[0] != 198 || a[1] != 18 || m[0] != 0xff || m[1] != 0xfe || m[2] != 0 {
+		t.Errorf("saddr: family %d addr % x mask % x", k.Saddr.Family, a[:4], m[:4])
+	}
+	ne.PutUint64(a[0:], k.Daddr.Addr[0])
+	ne.PutUint64(m[0:], k.Daddr.Mask[0])
+	if k.Daddr.Family != 6 || a[0] != 0xfd || m[0] != 0xff || m[1] != 0 || k.Daddr.Mask[1] != 0 {
+		t.Errorf("daddr: family %d addr % x mask % x", k.Daddr.Family, a[:2], m[:2])
+	}
+	if k.Addr.Family != 0 {
+		t.Error("addr set although not given")
+	}
+	if string([]byte{byte(k.Ifname[0]), byte(k.Ifname[4])}) != "v0" || k.Ifname[5] != 0 {
+		t.Errorf("ifname = %v", k.Ifname)
+	}
+	if kernelFilter(filter.Filter{}).Active != 0 {
+		t.Error("empty filter is active")
+	}
+}

@@ -1,0 +1,315 @@
+package probe
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+
+	"github.com/skbtrail/skbtrail/internal/filter"
+	"github.com/skbtrail/skbtrail/internal/kernel"
+)
+
+// Record is the raw event layout the BPF programs write (bpf/skbtrail.h).
+type Record = tracepointEvent
+
+// RecordSize is the size of one Record in the ring buffer.
+const RecordSize = int(unsafe.Sizeof(Record{}))
+
+// Mode is how a tracer was attached.
+type Mode string
+
+const (
+	TpBtf Mode = "tp_btf"
+	RawTp Mode = "raw_tp"
+)
+
+// Status says whether a tracer can be used on this kernel, and how.
+type Status struct {
+	Tracer Tracer
+	Mode   Mode   // empty when unavailable
+	Why    string // why it is unavailable
+}
+
+// Availability reports, for every catalog tracer, whether the running kernel
+// has it and which program type would be used. spec is the kernel's BTF.
+func Availability(spec *btf.Spec, feat kernel.Features) []Status {
+	out := make([]Status, 0, len(Catalog))
+	for _, t := range Catalog {
+		s := Status{Tracer: t}
+		switch {
+		case !kernel.HasTracepoint(spec, t.Name):
+			s.Why = "not in this kernel"
+		case feat.TpBtf.OK:
+			s.Mode = TpBtf
+		case feat.RawTp.OK:
+			s.Mode = RawTp
+		default:
+			s.Why = "neither tp_btf nor raw_tp can be attached: " + feat.RawTp.Detail
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// Options configure a tracing Session.
+type Options struct {
+	Filter   filter.Filter
+	Tracers  []Tracer // from Select
+	RingSize int      // ring buffer bytes, a power of two; 0: 4 MiB
+}
+
+// Session is a set of attached tracepoint programs and their ring buffer.
+type Session struct {
+	objs     tracepointObjects
+	coll     *ebpf.Collection
+	links    []link.Link
+	reader   *ringbuf.Reader
+	Attached []Status // tracers attached, with the mode used
+	Skipped  []Status // selected tracers this kernel cannot give, with why
+}
+
+// Open loads the programs for the selected tracers with the filter
+// compiled in, attaches them, and opens the ring buffer. Tracers the kernel
+// lacks are skipped and listed in Skipped; it fails only when none attach.
+func Open(opts Options) (*Session, error) {
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("remove memlock limit: %w", err)
+	}
+	kspec, err := kernel.BTF()
+	if err != nil {
+		return nil, err
+	}
+	feat := kernel.Detect()
+	spec, err := loadTracepoint()
+	if err != nil {
+		return nil, fmt.Errorf("load BPF object: %w", err)
+	}
+	if err := spec.Variables["cfg"].Set(kernelFilter(opts.Filter)); err != nil {
+		return nil, fmt.Errorf("set filter: %w", err)
+	}
+	if opts.RingSize > 0 {
+		spec.Maps["events"].MaxEntries = uint32(opts.RingSize)
+	}
+
+	avail := map[string]Status{}
+	for _, st := range Availability(kspec, feat) {
+		avail[st.Tracer.Name] = st
+	}
+	s := &Session{}
+	var want []Status
+	for _, t := range opts.Tracers {
+		st := avail[t.Name]
+		if st.Mode == "" {
+			s.Skipped = append(s.Skipped, st)
+			continue
+		}
+		want = append(want, st)
+	}
+	if len(want) == 0 {
+		return nil, fmt.Errorf("none of the selected tracers is available on this kernel (run 'skbtrail -t ?')")
+	}
+
+	cache := btf.NewCache()
+	coll, err := loadCollection(spec, want, kspec, cache)
+	if err != nil && want[0].Mode == TpBtf {
+		// Some kernels list tp_btf support but refuse a program: fall
+		// back to raw tracepoints for all of them.
+		for i := range want {
+			want[i].Mode = RawTp
+		}
+		var err2 error
+		if coll, err2 = loadCollection(spec, want, kspec, cache); err2 == nil {
+			err = nil
+		}
+	}
+	if err != nil {
+		return nil, explain(err)
+	}
+	s.coll = coll
+
+	for _, st := range want {
+		prog := coll.Programs[progName(st)]
+		var l link.Link
+		if st.Mode == TpBtf {
+			l, err = link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceRawTp})
+		} else {
+			l, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: st.Tracer.Name, Program: prog})
+		}
+		if err != nil {
+			st.Why = fmt.Sprintf("attach %s: %v", st.Mode, err)
+			st.Mode = ""
+			s.Skipped = append(s.Skipped, st)
+			continue
+		}
+		s.links = append(s.links, l)
+		s.Attached = append(s.Attached, st)
+	}
+	if len(s.Attached) == 0 {
+		s.Close()
+		return nil, fmt.Errorf("no tracer could be attached: %s", s.Skipped[0].Why)
+	}
+	s.reader, err = ringbuf.NewReader(coll.Maps["events"])
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open ring buffer: %w", err)
+	}
+	return s, nil
+}
+
+func progName(st Status) string {
+	if st.Mode == TpBtf {
+		return "tp_btf_" + st.Tracer.prog
+	}
+	return "raw_tp_" + st.Tracer.prog
+}
+
+// loadCollection loads the maps and only the wanted programs of spec.
+func loadCollection(spec *ebpf.CollectionSpec, want []Status, kspec *btf.Spec, cache *btf.Cache) (*ebpf.Collection, error) {
+	cs := spec.Copy()
+	keep := map[string]bool{}
+	for _, st := range want {
+		keep[progName(st)] = true
+	}
+	for name := range cs.Programs {
+		if !keep[name] {
+			delete(cs.Programs, name)
+		}
+	}
+	return ebpf.NewCollectionWithOptions(cs, ebpf.CollectionOptions{
+		Programs: ebpf.ProgramOptions{KernelTypes: kspec},
+		Cache:    cache,
+	})
+}
+
+// explain turns a load error into one that says what to do.
+func explain(err error) error {
+	var ve *ebpf.VerifierError
+	if errors.As(err, &ve) {
+		return fmt.Errorf("the kernel's verifier rejected a probe program (please report this with 'skbtrail check' output): %w", err)
+	}
+	if errors.Is(err, os.ErrPermission) {
+		return fmt.Errorf("load BPF programs: %w: run as root (or with CAP_BPF and CAP_PERFMON)", err)
+	}
+	return fmt.Errorf("load BPF programs: %w", err)
+}
+
+// Read blocks until the next record arrives and copies its raw bytes into
+// rec, reusing rec's buffer. It returns ringbuf.ErrClosed after Close.
+func (s *Session) Read(rec *ringbuf.Record) error {
+	return s.reader.ReadInto(rec)
+}
+
+// SetDeadline makes Read return os.ErrDeadlineExceeded once t has passed
+// and no record is waiting.
+func (s *Session) SetDeadline(t time.Time) { s.reader.SetDeadline(t) }
+
+// Detach detaches every program, so no new events arrive; records already
+// in the ring buffer can still be read.
+func (s *Session) Detach() {
+	for _, l := range s.links {
+		l.Close()
+	}
+	s.links = nil
+}
+
+// Lost returns how many events the kernel could not write because the ring
+// buffer was full.
+func (s *Session) Lost() uint64 {
+	var per []uint64
+	if err := s.coll.Maps["lost"].Lookup(uint32(0), &per); err != nil {
+		return 0
+	}
+	var n uint64
+	for _, v := range per {
+		n += v
+	}
+	return n
+}
+
+// Close detaches every program and frees the maps. It unblocks Read.
+func (s *Session) Close() error {
+	if s.reader != nil {
+		s.reader.Close()
+	}
+	s.Detach()
+	if s.coll != nil {
+		s.coll.Close()
+	}
+	return nil
+}
+
+// kernelFilter converts the user's filter into the layout of struct filter.
+func kernelFilter(f filter.Filter) tracepointFilter {
+	var k tracepointFilter
+	setAddr := func(p netip.Prefix) (a [2]uint64, m [2]uint64, fam uint8) {
+		if !p.IsValid() {
+			return
+		}
+		var ab, mb [16]byte
+		n := 4
+		fam = 4
+		if p.Addr().Is6() {
+			n, fam = 16, 6
+		}
+		raw := p.Addr().AsSlice()
+		copy(ab[:], raw)
+		for i := 0; i < p.Bits(); i++ {
+			mb[i/8] |= 0x80 >> (i % 8)
+		}
+		for i := 0; i < n; i++ {
+			ab[i] &= mb[i]
+		}
+		a[0], a[1] = ne.Uint64(ab[0:8]), ne.Uint64(ab[8:16])
+		m[0], m[1] = ne.Uint64(mb[0:8]), ne.Uint64(mb[8:16])
+		return
+	}
+	k.Saddr.Addr, k.Saddr.Mask, k.Saddr.Family = setAddr(f.Saddr)
+	k.Daddr.Addr, k.Daddr.Mask, k.Daddr.Family = setAddr(f.Daddr)
+	k.Addr.Addr, k.Addr.Mask, k.Addr.Family = setAddr(f.Addr)
+	k.Netns = f.Netns
+	k.Sport, k.Dport, k.Port = f.Sport, f.Dport, f.Port
+	k.Proto = f.Proto
+	for i := 0; i < len(f.Dev) && i < 15; i++ {
+		k.Ifname[i] = int8(f.Dev[i])
+	}
+	if !f.Empty() {
+		k.Active = 1
+	}
+	return k
+}
+
+// Tree writes the tracer catalog as a tree, marking what this kernel offers:
+// a check mark and the program type used, or a cross and why not.
+func Tree(st []Status) string {
+	var b strings.Builder
+	byName := map[string]Status{}
+	for _, s := range st {
+		byName[s.Tracer.Name] = s
+	}
+	for _, g := range Groups {
+		fmt.Fprintf(&b, "%s: %s\n", g.Name, g.Desc)
+		for _, t := range GroupOf(g.Name) {
+			s := byName[t.Name]
+			if s.Mode == "" {
+				fmt.Fprintf(&b, "  ✗ %-24s %-6s %s (unavailable: %s)\n", t.Name, "-", t.Desc, s.Why)
+				continue
+			}
+			fmt.Fprintf(&b, "  ✓ %-24s %-6s %s\n", t.Name, s.Mode, t.Desc)
+		}
+	}
+	b.WriteString("\nSelect with -t GROUP,NAME,... (default: all). ✓ available here, ✗ not.\n")
+	return b.String()
+}
+
+var ne = binary.NativeEndian

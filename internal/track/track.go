@@ -1,0 +1,181 @@
+// Package track assembles events into per-packet stories: every event of
+// one skb, in order, from where it was first seen to where it was freed.
+package track
+
+import (
+	"sort"
+	"time"
+
+	"github.com/skbtrail/skbtrail/internal/event"
+	"github.com/skbtrail/skbtrail/internal/probe"
+)
+
+// Story is the life of one packet (one skb) as the probes saw it.
+type Story struct {
+	Skb     uint64
+	Events  []event.Event // in kernel time order once ended
+	Ended   bool          // the skb was freed: the story is complete
+	Dropped bool          // it was freed by kfree_skb (a drop)
+	last    uint64        // kernel time of the newest event
+}
+
+// Packet reports whether the story is about a real skb (and so counts as a
+// packet), rather than a lone event without one, such as a route lookup
+// nobody claimed or a reset seen only on a socket.
+func (s *Story) Packet() bool { return s.Skb != 0 }
+
+// Drop returns the drop event, if the packet was dropped.
+func (s *Story) Drop() (event.Event, bool) {
+	for i := len(s.Events) - 1; i >= 0; i-- {
+		if s.Events[i].Probe == probe.KfreeSkb {
+			return s.Events[i], true
+		}
+	}
+	return event.Event{}, false
+}
+
+// Tracker groups events into stories by skb address. It is not safe for
+// concurrent use.
+type Tracker struct {
+	// Idle is how long a story without new events stays open before
+	// Expire hands it out unfinished; 0 means 2s.
+	Idle time.Duration
+
+	open    map[uint64]*Story
+	pending map[uint32][]event.Event // skb-less events waiting for their packet, per CPU
+}
+
+// pendingWindow is how long an skb-less event (a route lookup) waits for
+// the packet it belongs to.
+const pendingWindow = uint64(50 * time.Millisecond)
+
+func (t *Tracker) idle() uint64 {
+	if t.Idle == 0 {
+		return uint64(2 * time.Second)
+	}
+	return uint64(t.Idle)
+}
+
+// Add adds e and returns the stories that are complete because of it.
+func (t *Tracker) Add(e event.Event) []*Story {
+	if t.open == nil {
+		t.open = map[uint64]*Story{}
+		t.pending = map[uint32][]event.Event{}
+	}
+	if e.Skb == 0 {
+		if e.Probe == "fib_table_lookup" {
+			// A route lookup on this CPU belongs to the packet
+			// being routed now, or to the next one (output
+			// routes are looked up before the skb exists).
+			for _, s := range t.open {
+				if s.last+pendingWindow >= e.Kernel && sameFlow(s.Events[len(s.Events)-1].Packet, e.Packet) &&
+					s.Events[len(s.Events)-1].CPU == e.CPU {
+					t.append(s, e)
+					return nil
+				}
+			}
+			t.pending[e.CPU] = append(t.pending[e.CPU], e)
+			return nil
+		}
+		return []*Story{finish(&Story{Events: []event.Event{e}, last: e.Kernel})}
+	}
+	s, ok := t.open[e.Skb]
+	if !ok {
+		s = &Story{Skb: e.Skb}
+		t.open[e.Skb] = s
+		t.claim(s, e)
+	}
+	t.append(s, e)
+	if e.Probe == probe.KfreeSkb || e.Probe == probe.ConsumeSkb {
+		s.Dropped = e.Probe == probe.KfreeSkb
+		delete(t.open, e.Skb)
+		return []*Story{finish(s)}
+	}
+	return nil
+}
+
+func (t *Tracker) append(s *Story, e event.Event) {
+	s.Events = append(s.Events, e)
+	if e.Kernel > s.last {
+		s.last = e.Kernel
+	}
+}
+
+// claim moves recent skb-less events of e's CPU and flow into new story s.
+func (t *Tracker) claim(s *Story, e event.Event) {
+	list := t.pending[e.CPU]
+	kept := list[:0]
+	for _, p := range list {
+		if p.Kernel+pendingWindow >= e.Kernel && p.Kernel <= e.Kernel && sameFlow(e.Packet, p.Packet) {
+			t.append(s, p)
+		} else {
+			kept = append(kept, p)
+		}
+	}
+	t.pending[e.CPU] = kept
+}
+
+// sameFlow reports whether a route lookup's flow fits packet p: the same
+// destination, and the same source unless the lookup had none yet.
+func sameFlow(p, flow event.Packet) bool {
+	if p.Family != 4 || flow.Dst != p.Dst {
+		return false
+	}
+	return !flow.Src.IsValid() || flow.Src.IsUnspecified() || flow.Src == p.Src
+}
+
+// Expire returns stories idle since before now-Idle (now in kernel
+// monotonic ns), unfinished, and skb-less events nobody claimed.
+func (t *Tracker) Expire(now uint64) []*Story {
+	var out []*Story
+	for skb, s := range t.open {
+		if s.last+t.idle() < now {
+			delete(t.open, skb)
+			out = append(out, finish(s))
+		}
+	}
+	for cpu, list := range t.pending {
+		kept := list[:0]
+		for _, p := range list {
+			if p.Kernel+pendingWindow < now {
+				out = append(out, finish(&Story{Events: []event.Event{p}, last: p.Kernel}))
+			} else {
+				kept = append(kept, p)
+			}
+		}
+		t.pending[cpu] = kept
+	}
+	sortStories(out)
+	return out
+}
+
+// Flush returns every open story and pending event, unfinished, and empties
+// the tracker.
+func (t *Tracker) Flush() []*Story {
+	var out []*Story
+	for _, s := range t.open {
+		out = append(out, finish(s))
+	}
+	for _, list := range t.pending {
+		for _, p := range list {
+			out = append(out, finish(&Story{Events: []event.Event{p}, last: p.Kernel}))
+		}
+	}
+	t.open, t.pending = nil, nil
+	sortStories(out)
+	return out
+}
+
+// Open returns how many stories are in progress.
+func (t *Tracker) Open() int { return len(t.open) }
+
+func finish(s *Story) *Story {
+	s.Ended = len(s.Events) > 0 && (s.Events[len(s.Events)-1].Probe == probe.KfreeSkb ||
+		s.Events[len(s.Events)-1].Probe == probe.ConsumeSkb)
+	sort.SliceStable(s.Events, func(i, j int) bool { return s.Events[i].Kernel < s.Events[j].Kernel })
+	return s
+}
+
+func sortStories(out []*Story) {
+	sort.Slice(out, func(i, j int) bool { return out[i].Events[0].Kernel < out[j].Events[0].Kernel })
+}

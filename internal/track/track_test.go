@@ -1,0 +1,133 @@
+package track
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/skbtrail/skbtrail/internal/event"
+)
+
+var (
+	a = netip.MustParseAddr("198.18.0.1")
+	b = netip.MustParseAddr("198.18.0.2")
+)
+
+func ev(t uint64, cpu uint32, skb uint64, probe string) event.Event {
+	return event.Event{Kernel: t, CPU: cpu, Skb: skb, Probe: probe,
+		Packet: event.Packet{Family: 4, Proto: 1, Src: a, Dst: b}}
+}
+
+func TestStories(t *testing.T) {
+	ms := uint64(time.Millisecond)
+	tests := []struct {
+		name    string
+		events  []event.Event
+		ends    []int // after which event index a story completes (its length)
+		dropped []bool
+	}{
+		{
+			name: "delivered",
+			events: []event.Event{
+				ev(1, 0, 0x10, "net_dev_queue"),
+				ev(2, 0, 0x10, "netif_receive_skb"),
+				ev(3, 0, 0x10, "consume_skb"),
+			},
+			ends:    []int{3},
+			dropped: []bool{false},
+		},
+		{
+			name: "two packets interleaved, one dropped",
+			events: []event.Event{
+				ev(1, 0, 0x10, "net_dev_queue"),
+				ev(2, 1, 0x20, "net_dev_queue"),
+				ev(3, 1, 0x20, "kfree_skb"),
+				ev(4, 0, 0x10, "consume_skb"),
+			},
+			ends:    []int{2, 2},
+			dropped: []bool{true, false},
+		},
+		{
+			name: "route lookup before the skb joins its story",
+			events: []event.Event{
+				ev(1*ms, 1, 0, "fib_table_lookup"),
+				ev(2*ms, 1, 0x30, "net_dev_queue"),
+				ev(3*ms, 1, 0x30, "consume_skb"),
+			},
+			ends:    []int{3},
+			dropped: []bool{false},
+		},
+		{
+			name: "route lookup during the story joins it",
+			events: []event.Event{
+				ev(1*ms, 1, 0x30, "netif_receive_skb"),
+				ev(2*ms, 1, 0, "fib_table_lookup"),
+				ev(3*ms, 1, 0x30, "kfree_skb"),
+			},
+			ends:    []int{3},
+			dropped: []bool{true},
+		},
+		{
+			name: "skb-less reset is its own story",
+			events: []event.Event{
+				ev(1, 0, 0, "tcp_receive_reset"),
+			},
+			ends:    []int{1},
+			dropped: []bool{false},
+		},
+		{
+			name: "address reused after free starts a new story",
+			events: []event.Event{
+				ev(1, 0, 0x10, "consume_skb"),
+				ev(2, 0, 0x10, "net_dev_queue"),
+				ev(3, 0, 0x10, "consume_skb"),
+			},
+			ends:    []int{1, 2},
+			dropped: []bool{false, false},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var tr Tracker
+			var got []*Story
+			for _, e := range tc.events {
+				got = append(got, tr.Add(e)...)
+			}
+			if len(got) != len(tc.ends) {
+				t.Fatalf("got %d stories, want %d", len(got), len(tc.ends))
+			}
+			for i, s := range got {
+				if len(s.Events) != tc.ends[i] || s.Dropped != tc.dropped[i] || (s.Packet() && !s.Ended) {
+					t.Errorf("story %d: %d events dropped=%v ended=%v, want %d dropped=%v",
+						i, len(s.Events), s.Dropped, s.Ended, tc.ends[i], tc.dropped[i])
+				}
+				for j := 1; j < len(s.Events); j++ {
+					if s.Events[j].Kernel < s.Events[j-1].Kernel {
+						t.Errorf("story %d not in time order", i)
+					}
+				}
+			}
+			if tr.Open() != 0 {
+				t.Errorf("%d stories still open", tr.Open())
+			}
+		})
+	}
+}
+
+func TestExpireAndFlush(t *testing.T) {
+	tr := Tracker{Idle: time.Second}
+	tr.Add(ev(uint64(time.Second), 0, 0x10, "netif_receive_skb"))
+	tr.Add(ev(uint64(2*time.Second), 0, 0x20, "netif_receive_skb"))
+	tr.Add(ev(uint64(2*time.Second), 1, 0, "fib_table_lookup"))
+	got := tr.Expire(uint64(2*time.Second + 500*time.Millisecond))
+	if len(got) != 2 || got[0].Skb != 0x10 || got[0].Ended || got[1].Skb != 0 {
+		t.Fatalf("Expire: got %d stories (%+v), want the idle 0x10 and the unclaimed lookup", len(got), got)
+	}
+	rest := tr.Flush()
+	if len(rest) != 1 || rest[0].Skb != 0x20 || rest[0].Ended {
+		t.Fatalf("Flush: got %+v, want the open 0x20 unfinished", rest)
+	}
+	if tr.Open() != 0 {
+		t.Fatal("tracker not empty after Flush")
+	}
+}
