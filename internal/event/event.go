@@ -188,7 +188,7 @@ func (d *Decoder) facts(e *Event, r *probe.Record) {
 		add("icmp_error", icmpError(e.Packet.Family, uint8(r.Aux), uint8(r.Aux2)))
 		add("error_type", r.Aux)
 		add("error_code", r.Aux2)
-	case "fib_table_lookup":
+	case probe.FibTableLookup:
 		add("table", r.Aux)
 		add("err", r.Ret)
 		if r.Aux2 != 0 {

@@ -70,10 +70,12 @@ var byID = func() map[uint32]*Tracer {
 // ByID returns the tracer that writes probe id id, or nil.
 func ByID(id uint32) *Tracer { return byID[id] }
 
-// Names of the drop and free tracers, which end a packet's story.
+// Names of tracers other packages treat specially: the drop and free
+// tracers end a packet's story; route lookups have no skb.
 const (
-	KfreeSkb   = "kfree_skb"
-	ConsumeSkb = "consume_skb"
+	KfreeSkb       = "kfree_skb"
+	ConsumeSkb     = "consume_skb"
+	FibTableLookup = "fib_table_lookup"
 )
 
 // Select resolves a -t value: a comma-separated list of group and tracer

@@ -108,13 +108,23 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 			return
 		}
 		st.Events++
+		stories := tr.Add(e)
 		if cfg.Basic {
-			if err := cfg.Out.Event(e); err != nil {
-				done = true
-				return
+			// Route lookups show only once a traced packet
+			// claims them (see track.Tracker).
+			for _, c := range tr.Claimed {
+				if err := cfg.Out.Event(c); err != nil {
+					done = true
+				}
+			}
+			if e.Skb != 0 || e.Probe != probe.FibTableLookup {
+				if err := cfg.Out.Event(e); err != nil {
+					done = true
+				}
 			}
 		}
-		emit(tr.Add(e))
+		tr.Claimed = tr.Claimed[:0]
+		emit(stories)
 	}
 
 	for !done {

@@ -41,8 +41,12 @@ type Tracker struct {
 	// Expire hands it out unfinished; 0 means 2s.
 	Idle time.Duration
 
+	// Claimed collects route lookups as they join a story, for callers
+	// that print events as they arrive; the caller empties it.
+	Claimed []event.Event
+
 	open    map[uint64]*Story
-	pending map[uint32][]event.Event // skb-less events waiting for their packet, per CPU
+	pending map[uint32][]event.Event // route lookups waiting for their packet, per CPU
 }
 
 // pendingWindow is how long an skb-less event (a route lookup) waits for
@@ -63,14 +67,17 @@ func (t *Tracker) Add(e event.Event) []*Story {
 		t.pending = map[uint32][]event.Event{}
 	}
 	if e.Skb == 0 {
-		if e.Probe == "fib_table_lookup" {
+		if e.Probe == probe.FibTableLookup {
 			// A route lookup on this CPU belongs to the packet
 			// being routed now, or to the next one (output
-			// routes are looked up before the skb exists).
+			// routes are looked up before the skb exists). One
+			// that no traced packet claims is not shown: the
+			// kernel matched it loosely (its flow lacks fields).
 			for _, s := range t.open {
 				if s.last+pendingWindow >= e.Kernel && sameFlow(s.Events[len(s.Events)-1].Packet, e.Packet) &&
 					s.Events[len(s.Events)-1].CPU == e.CPU {
 					t.append(s, e)
+					t.Claimed = append(t.Claimed, e)
 					return nil
 				}
 			}
@@ -108,6 +115,7 @@ func (t *Tracker) claim(s *Story, e event.Event) {
 	for _, p := range list {
 		if p.Kernel+pendingWindow >= e.Kernel && p.Kernel <= e.Kernel && sameFlow(e.Packet, p.Packet) {
 			t.append(s, p)
+			t.Claimed = append(t.Claimed, p)
 		} else {
 			kept = append(kept, p)
 		}
@@ -125,7 +133,7 @@ func sameFlow(p, flow event.Packet) bool {
 }
 
 // Expire returns stories idle since before now-Idle (now in kernel
-// monotonic ns), unfinished, and skb-less events nobody claimed.
+// monotonic ns), unfinished, and forgets route lookups nobody claimed.
 func (t *Tracker) Expire(now uint64) []*Story {
 	var out []*Story
 	for skb, s := range t.open {
@@ -137,9 +145,7 @@ func (t *Tracker) Expire(now uint64) []*Story {
 	for cpu, list := range t.pending {
 		kept := list[:0]
 		for _, p := range list {
-			if p.Kernel+pendingWindow < now {
-				out = append(out, finish(&Story{Events: []event.Event{p}, last: p.Kernel}))
-			} else {
+			if p.Kernel+pendingWindow >= now {
 				kept = append(kept, p)
 			}
 		}
@@ -149,17 +155,11 @@ func (t *Tracker) Expire(now uint64) []*Story {
 	return out
 }
 
-// Flush returns every open story and pending event, unfinished, and empties
-// the tracker.
+// Flush returns every open story, unfinished, and empties the tracker.
 func (t *Tracker) Flush() []*Story {
 	var out []*Story
 	for _, s := range t.open {
 		out = append(out, finish(s))
-	}
-	for _, list := range t.pending {
-		for _, p := range list {
-			out = append(out, finish(&Story{Events: []event.Event{p}, last: p.Kernel}))
-		}
 	}
 	t.open, t.pending = nil, nil
 	sortStories(out)
