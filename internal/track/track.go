@@ -67,20 +67,21 @@ func (t *Tracker) Add(e event.Event) []*Story {
 		t.pending = map[uint32][]event.Event{}
 	}
 	if e.Skb == 0 {
-		if e.Probe == probe.FibTableLookup {
-			// A route lookup on this CPU belongs to the packet
-			// being routed now, or to the next one (output
-			// routes are looked up before the skb exists). One
-			// that no traced packet claims is not shown: the
-			// kernel matched it loosely (its flow lacks fields).
-			for _, s := range t.open {
-				if s.last+pendingWindow >= e.Kernel && sameFlow(s.Events[len(s.Events)-1].Packet, e.Packet) &&
-					s.Events[len(s.Events)-1].CPU == e.CPU {
-					t.append(s, e)
-					t.Claimed = append(t.Claimed, e)
-					return nil
-				}
+		// An event without an skb (a route lookup, a socket event)
+		// on this CPU belongs to the packet being handled there now.
+		for _, s := range t.open {
+			last := s.Events[len(s.Events)-1]
+			if last.CPU == e.CPU && s.last+pendingWindow >= e.Kernel && fits(last.Packet, e.Packet) {
+				t.append(s, e)
+				t.Claimed = append(t.Claimed, e)
+				return nil
 			}
+		}
+		if e.Probe == probe.FibTableLookup {
+			// Output routes are looked up before the skb exists:
+			// wait for the packet. One that no traced packet
+			// claims is not shown: the kernel matched it loosely
+			// (its flow lacks fields).
 			t.pending[e.CPU] = append(t.pending[e.CPU], e)
 			return nil
 		}
@@ -113,7 +114,7 @@ func (t *Tracker) claim(s *Story, e event.Event) {
 	list := t.pending[e.CPU]
 	kept := list[:0]
 	for _, p := range list {
-		if p.Kernel+pendingWindow >= e.Kernel && p.Kernel <= e.Kernel && sameFlow(e.Packet, p.Packet) {
+		if p.Kernel+pendingWindow >= e.Kernel && p.Kernel <= e.Kernel && fits(e.Packet, p.Packet) {
 			t.append(s, p)
 			t.Claimed = append(t.Claimed, p)
 		} else {
@@ -123,13 +124,17 @@ func (t *Tracker) claim(s *Story, e event.Event) {
 	t.pending[e.CPU] = kept
 }
 
-// sameFlow reports whether a route lookup's flow fits packet p: the same
-// destination, and the same source unless the lookup had none yet.
-func sameFlow(p, flow event.Packet) bool {
-	if p.Family != 4 || flow.Dst != p.Dst {
+// fits reports whether an skb-less event's addresses fit packet p. A route
+// lookup's flow must have p's destination, and its source unless the lookup
+// had none yet; a socket event must have p's addresses and ports.
+func fits(p, x event.Packet) bool {
+	if p.Family == 0 || p.Family != x.Family || p.Dst != x.Dst {
 		return false
 	}
-	return !flow.Src.IsValid() || flow.Src.IsUnspecified() || flow.Src == p.Src
+	if x.Source == event.FromFlow {
+		return !x.Src.IsValid() || x.Src.IsUnspecified() || x.Src == p.Src
+	}
+	return x.Src == p.Src && x.Sport == p.Sport && x.Dport == p.Dport
 }
 
 // Expire returns stories idle since before now-Idle (now in kernel

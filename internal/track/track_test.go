@@ -14,8 +14,15 @@ var (
 )
 
 func ev(t uint64, cpu uint32, skb uint64, probe string) event.Event {
+	src := event.FromHeaders
+	switch probe {
+	case "fib_table_lookup":
+		src = event.FromFlow
+	case "tcp_receive_reset":
+		src = event.FromSock
+	}
 	return event.Event{Kernel: t, CPU: cpu, Skb: skb, Probe: probe,
-		Packet: event.Packet{Family: 4, Proto: 1, Src: a, Dst: b}}
+		Packet: event.Packet{Source: src, Family: 4, Proto: 1, Src: a, Dst: b}}
 }
 
 func TestStories(t *testing.T) {
@@ -71,12 +78,33 @@ func TestStories(t *testing.T) {
 			claimed: 1,
 		},
 		{
-			name: "skb-less reset is its own story",
+			name: "skb-less reset alone is its own story",
 			events: []event.Event{
 				ev(1, 0, 0, "tcp_receive_reset"),
 			},
 			ends:    []int{1},
 			dropped: []bool{false},
+		},
+		{
+			name: "reset joins the packet that carried it",
+			events: []event.Event{
+				ev(1, 0, 0x40, "netif_receive_skb"),
+				ev(2, 0, 0, "tcp_receive_reset"),
+				ev(3, 0, 0x40, "consume_skb"),
+			},
+			ends:    []int{3},
+			dropped: []bool{false},
+			claimed: 1,
+		},
+		{
+			name: "reset on another CPU does not join",
+			events: []event.Event{
+				ev(1, 0, 0x40, "netif_receive_skb"),
+				ev(2, 1, 0, "tcp_receive_reset"),
+				ev(3, 0, 0x40, "consume_skb"),
+			},
+			ends:    []int{1, 2},
+			dropped: []bool{false, false},
 		},
 		{
 			name: "address reused after free starts a new story",
