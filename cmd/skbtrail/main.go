@@ -31,6 +31,8 @@ where each one went, and where and why one was dropped.
 Usage:
   skbtrail [flags]          trace packets matching the filter flags
   skbtrail check            show what this kernel supports and what skbtrail will use
+  skbtrail drops [flags]    count every drop by reason, place, netns, device
+                            ('skbtrail drops --help'; also Prometheus metrics)
   skbtrail -t '?'           list the tracers (probe points) and which this kernel has
 
 Filter (checked in the kernel; all given must match; IPv4 or IPv6):
@@ -108,6 +110,9 @@ type flags struct {
 }
 
 func dispatch(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "drops" {
+		return runDrops(args[1:], stdout, stderr) // drops.go; its own flags
+	}
 	var fl flags
 	fs := pflag.NewFlagSet("skbtrail", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -146,6 +151,9 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 	if len(rest) > 0 {
 		if rest[0] == "check" && len(rest) == 1 {
 			return check(stdout)
+		}
+		if rest[0] == "drops" {
+			return usageError{fmt.Errorf("'drops' must come first, before its flags: skbtrail drops [flags] (see 'skbtrail drops --help')")}
 		}
 		return usageError{fmt.Errorf("unexpected argument %q: the commands are 'check' and tracing with flags (see 'skbtrail --help')", rest[0])}
 	}
