@@ -5,13 +5,12 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/skbtrail/skbtrail/internal/netns"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -70,7 +69,7 @@ func checkDev(name, nsGiven string, nsIno uint32, nsPath string) error {
 	alt, altWhere := st.canonical, "the current network namespace"
 	var failed []string
 	var firstErr error
-	for _, ns := range listDir(netnsDir) {
+	for _, ns := range netns.List() {
 		path := filepath.Join(netnsDir, ns)
 		var sfs unix.Statfs_t
 		if unix.Statfs(path, &sfs) != nil || sfs.Type != unix.NSFS_MAGIC {
@@ -151,54 +150,13 @@ func lookupLink(nsPath string, ino uint32, name string) (linkStatus, error) {
 // namespace it was created in, so the handle can then be used from any
 // thread.
 func handleIn(nsPath string, ino uint32) (*netlink.Handle, error) {
-	if nsPath == "" || (ino != 0 && ino == currentNetnsInode()) {
-		return netlink.NewHandle(unix.NETLINK_ROUTE)
+	if ino != 0 && ino == netns.Current() {
+		nsPath = ""
 	}
-	type result struct {
-		h   *netlink.Handle
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		// The thread goes into the namespace for as long as it takes to
-		// open the socket, and back. If going back fails the thread stays
-		// locked, so the runtime throws it away (or, for the main thread,
-		// parks it) when this goroutine ends: no other goroutine ever runs
-		// in the wrong namespace.
-		runtime.LockOSThread()
-		home, err := netns.GetFromPath("/proc/thread-self/ns/net")
-		if err != nil {
-			runtime.UnlockOSThread()
-			done <- result{nil, err}
-			return
-		}
-		defer home.Close()
-		ns, err := netns.GetFromPath(nsPath)
-		if err != nil {
-			runtime.UnlockOSThread()
-			done <- result{nil, err}
-			return
-		}
-		defer ns.Close()
-		if err := unix.Setns(int(ns), unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread() // still at home
-			done <- result{nil, err}
-			return
-		}
-		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
-		if unix.Setns(int(home), unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		}
-		done <- result{h, err}
-	}()
-	r := <-done
-	return r.h, r.err
-}
-
-func currentNetnsInode() uint32 {
-	var st unix.Stat_t
-	if unix.Stat("/proc/thread-self/ns/net", &st) != nil {
-		return 0
-	}
-	return uint32(st.Ino)
+	var h *netlink.Handle
+	err := netns.Do(nsPath, func() (err error) {
+		h, err = netlink.NewHandle(unix.NETLINK_ROUTE)
+		return err
+	})
+	return h, err
 }

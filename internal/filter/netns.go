@@ -7,10 +7,10 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/skbtrail/skbtrail/internal/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -158,7 +158,7 @@ func pathError(flag, given string, err error) error {
 // other users' processes is not found.
 func findNetnsInode(given string, n uint32) (string, error) {
 	if n != 0 {
-		if path := searchNetnsInode(n); path != "" {
+		if path := netns.Find(n); path != "" {
 			return path, nil
 		}
 	}
@@ -168,82 +168,4 @@ func findNetnsInode(given string, n uint32) (string, error) {
 	}
 	return "", errorf("--netns %q: no network namespace with inode %s (looked under %s and in /proc/*/ns/net%s; %s)",
 		given, strings.TrimSuffix(strings.TrimPrefix(given, "net:["), "]"), netnsDir, hint, netnsWant)
-}
-
-func searchNetnsInode(n uint32) string {
-	// Every nsfs inode lives on one device: the one of our own namespace.
-	var self unix.Stat_t
-	if err := unix.Stat("/proc/self/ns/net", &self); err != nil {
-		return ""
-	}
-	match := func(path string) bool {
-		var st unix.Stat_t
-		return unix.Stat(path, &st) == nil && st.Dev == self.Dev && st.Ino == uint64(n)
-	}
-	if match("/proc/self/ns/net") {
-		return "/proc/self/ns/net"
-	}
-	if match("/proc/thread-self/ns/net") {
-		return "/proc/thread-self/ns/net"
-	}
-	for _, name := range listDir(netnsDir) {
-		path := filepath.Join(netnsDir, name)
-		if match(path) {
-			return path
-		}
-	}
-	pids := listPids("/proc")
-	for _, pid := range pids {
-		path := "/proc/" + pid + "/ns/net"
-		if match(path) {
-			return path
-		}
-	}
-	// A thread may have moved to another namespace than its process.
-	for _, pid := range pids {
-		for _, tid := range listPids("/proc/" + pid + "/task") {
-			path := "/proc/" + pid + "/task/" + tid + "/ns/net"
-			if match(path) {
-				return path
-			}
-		}
-	}
-	// A namespace may be held only by an open file descriptor.
-	want := "net:[" + strconv.FormatUint(uint64(n), 10) + "]"
-	for _, pid := range pids {
-		dir := "/proc/" + pid + "/fd"
-		for _, fd := range listDir(dir) {
-			path := dir + "/" + fd
-			if link, err := os.Readlink(path); err == nil && link == want && match(path) {
-				return path
-			}
-		}
-	}
-	return ""
-}
-
-func listDir(dir string) []string {
-	f, err := os.Open(dir)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	names, _ := f.Readdirnames(-1)
-	sort.Strings(names)
-	return names
-}
-
-func listPids(dir string) []string {
-	var pids []string
-	for _, name := range listDir(dir) {
-		if allDigits(name) {
-			pids = append(pids, name)
-		}
-	}
-	sort.Slice(pids, func(i, j int) bool {
-		a, _ := strconv.Atoi(pids[i])
-		b, _ := strconv.Atoi(pids[j])
-		return a < b
-	})
-	return pids
 }

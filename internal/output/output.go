@@ -10,15 +10,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/skbtrail/skbtrail/internal/diag"
 	"github.com/skbtrail/skbtrail/internal/event"
 	"github.com/skbtrail/skbtrail/internal/track"
 )
 
-// Renderer writes events as they arrive (Event) or whole stories (Story).
-// Flush writes out anything buffered.
+// Renderer writes events as they arrive (Event), whole stories (Story), or
+// analysed stories (Analysis). Flush writes out anything buffered.
 type Renderer interface {
 	Event(e event.Event) error
 	Story(s *track.Story) error
+	Analysis(a *diag.Analysis) error
 	Flush() error
 }
 
@@ -46,21 +48,30 @@ func (t *Text) Event(e event.Event) error {
 // Story writes a packet's block: a header naming the skb, a line per event,
 // and how the story ended.
 func (t *Text) Story(s *track.Story) error {
+	t.story(s, nil)
+	return t.w.Flush()
+}
+
+// story writes the block; with levels, each line starts with its level.
+func (t *Text) story(s *track.Story, levels []diag.Level) {
 	if s.Packet() {
 		fmt.Fprintf(t.w, "*** skb %s ***\n", skbString(s.Skb))
 	} else {
 		fmt.Fprintf(t.w, "*** %s (no skb) ***\n", s.Events[0].Probe)
 	}
-	for _, e := range s.Events {
+	for i, e := range s.Events {
 		fmt.Fprintf(t.w, "%s ", e.Time.Format(timeFormat))
+		if levels != nil {
+			fmt.Fprintf(t.w, "[%-5s] ", levels[i])
+		}
 		t.line(e)
 	}
 	if s.Packet() {
-		fmt.Fprintf(t.w, "%s\n\n", Ending(s))
-	} else {
+		fmt.Fprintf(t.w, "%s\n", Ending(s))
+	}
+	if levels == nil {
 		t.w.WriteString("\n")
 	}
-	return t.w.Flush()
 }
 
 func (t *Text) line(e event.Event) {
@@ -156,8 +167,10 @@ func (j *JSON) Story(s *track.Story) error {
 // Flush writes buffered output.
 func (j *JSON) Flush() error { return j.w.Flush() }
 
-func (j *JSON) write(e event.Event) error {
-	b, err := json.Marshal(Record(e))
+func (j *JSON) write(e event.Event) error { return j.writeValue(Record(e)) }
+
+func (j *JSON) writeValue(v any) error {
+	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,266 @@
+package diag
+
+import (
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/skbtrail/skbtrail/internal/event"
+	"github.com/skbtrail/skbtrail/internal/kernel"
+	"github.com/skbtrail/skbtrail/internal/track"
+)
+
+var (
+	ipA = netip.MustParseAddr("198.18.5.1")
+	ipB = netip.MustParseAddr("198.18.5.2")
+	ipC = netip.MustParseAddr("198.18.6.2")
+)
+
+const nsA, nsB uint32 = 4026532001, 4026532002
+
+func pkt(proto uint8, src, dst netip.Addr, sport, dport uint16) event.Packet {
+	return event.Packet{Source: event.FromHeaders, Family: 4, Proto: proto, Src: src, Dst: dst, Sport: sport, Dport: dport}
+}
+
+func ping(src, dst netip.Addr) event.Packet {
+	p := pkt(1, src, dst, 0, 0)
+	p.ICMPType, p.ICMPID, p.ICMPSeq = 8, 7, 1
+	return p
+}
+
+type ev = event.Event
+
+func at(probe string, ns uint32, dev string, p event.Packet, facts ...event.Fact) ev {
+	return ev{Probe: probe, Netns: ns, Ifname: dev, Packet: p, Facts: facts, Skb: 0x10}
+}
+
+func drop(ns uint32, dev string, p event.Packet, reason, loc string) ev {
+	e := at("kfree_skb", ns, dev, p)
+	e.Reason, e.Location = reason, loc
+	return e
+}
+
+type fakeHost struct {
+	forwarding bool
+	local      map[netip.Addr]bool
+}
+
+func (h fakeHost) Forwarding(uint32, uint8, string) (bool, bool) { return h.forwarding, true }
+func (h fakeHost) RPFilter(uint32, string) (int, bool)          { return 0, false }
+func (h fakeHost) IsLocal(_ uint32, a netip.Addr) (bool, bool)  { return h.local[a], true }
+
+func TestAnalyze(t *testing.T) {
+	syn := pkt(6, ipA, ipB, 40000, 81)
+	syn.TCPFlags = 2
+	udp := pkt(17, ipA, ipB, 5000, 9)
+	tests := []struct {
+		name   string
+		events []ev
+		ctx    Context
+		worst  Level
+		want   []string // substrings that must appear in the findings (message or advice), in any order
+		levels []Level  // per event, when given
+	}{
+		{
+			name: "delivered ping",
+			events: []ev{
+				at("net_dev_queue", nsA, "vA", ping(ipA, ipB)),
+				at("netif_receive_skb", nsB, "vB", ping(ipA, ipB)),
+				at("consume_skb", nsB, "vB", ping(ipA, ipB)),
+			},
+			worst:  Info,
+			levels: []Level{Info, Info, Info},
+		},
+		{
+			name: "tcp to a closed port",
+			events: []ev{
+				at("netif_receive_skb", nsB, "vB", syn),
+				at("tcp_send_reset", nsB, "vB", syn),
+				drop(nsB, "vB", syn, "NO_SOCKET", "tcp_v4_rcv+0x91"),
+			},
+			worst:  Error,
+			levels: []Level{Info, Warn, Error},
+			want:   []string{"nothing listens on tcp port 81 at 198.18.5.2", "ss -lntup", "TCP answers with a reset"},
+		},
+		{
+			name: "udp to a closed port answered with port unreachable",
+			events: []ev{
+				at("netif_receive_skb", nsB, "vB", udp),
+				at("icmp_send", nsB, "vB", udp, event.Fact{Key: "icmp_error", Value: "port unreachable"},
+					event.Fact{Key: "error_type", Value: uint32(3)}, event.Fact{Key: "error_code", Value: uint32(3)}),
+				drop(nsB, "vB", udp, "NO_SOCKET", "__udp4_lib_rcv+0x9c"),
+			},
+			ctx:   Context{Counters: []Counter{{Netns: nsB, Name: "Udp NoPorts", Delta: 1, Meaning: "UDP datagrams to a port with no socket"}}},
+			worst: Error,
+			want:  []string{"ICMP port unreachable (type 3 code 3)", "nothing listens on udp port 9", "Udp NoPorts +1"},
+		},
+		{
+			name: "nftables rule drop names table, chain and rule",
+			events: []ev{
+				at("netif_receive_skb", nsB, "vB", ping(ipA, ipB)),
+				drop(nsB, "vB", ping(ipA, ipB), "NETFILTER_DROP", "nft_do_chain+0x3e8"),
+			},
+			ctx: Context{Rules: []RuleHit{
+				{Netns: nsB, Family: "inet", Table: "usr", Chain: "input", Handle: 3, Rule: "icmp type echo-request drop", Verdict: "drop", Packet: ping(ipA, ipB)},
+			}},
+			worst: Error,
+			want:  []string{"dropped by rule `icmp type echo-request drop` (table inet usr, chain input, handle 3)", "nft delete rule inet usr input handle 3"},
+		},
+		{
+			name: "iptables forward drop",
+			events: []ev{
+				at("netif_receive_skb", nsB, "vB", ping(ipA, ipC)),
+				drop(nsB, "vB", ping(ipA, ipC), "NETFILTER_DROP", "nft_do_chain+0x3e8"),
+			},
+			ctx: Context{Rules: []RuleHit{
+				{Netns: nsB, Family: "ip", Table: "filter", Chain: "FORWARD", Handle: 4, Rule: "counter drop", Verdict: "drop", Packet: ping(ipA, ipC)},
+			}},
+			worst: Error,
+			want:  []string{"chain FORWARD", "iptables -t filter -S FORWARD"},
+		},
+		{
+			name: "policy drop",
+			events: []ev{
+				drop(nsB, "vB", ping(ipA, ipB), "NETFILTER_DROP", "nft_do_chain+0x3e8"),
+			},
+			ctx:   Context{Rules: []RuleHit{{Netns: nsB, Family: "inet", Table: "usr", Chain: "input", Verdict: "drop", Policy: true, Packet: ping(ipA, ipB)}}},
+			worst: Error,
+			want:  []string{"policy of chain input", "add a rule that accepts it"},
+		},
+		{
+			name: "no route",
+			events: []ev{
+				at("netif_receive_skb", nsB, "vB", ping(ipA, ipC)),
+				{Probe: "fib_table_lookup", Netns: nsB, Packet: event.Packet{Source: event.FromFlow, Family: 4, Src: ipA, Dst: ipC},
+					Facts: []event.Fact{{Key: "table", Value: uint32(254)}, {Key: "err", Value: int32(-101)}}},
+				drop(nsB, "vB", ping(ipA, ipC), "IP_NOROUTE", "ip_route_input_slow+0x2a"),
+			},
+			worst: Error,
+			want:  []string{"route lookup for 198.18.6.2 in table 254 failed: network unreachable", "ip route add 198.18.6.2"},
+		},
+		{
+			name: "forwarding disabled",
+			events: []ev{
+				at("netif_receive_skb", nsB, "vB", ping(ipA, ipC)),
+				drop(nsB, "vB", ping(ipA, ipC), "IP_INADDRERRORS", "ip_error+0x1"),
+			},
+			ctx:   Context{Host: fakeHost{forwarding: false, local: map[netip.Addr]bool{ipB: true}}},
+			worst: Error,
+			want:  []string{"forwarding is disabled in netns", "sysctl -w net.ipv4.ip_forward=1"},
+		},
+		{
+			name: "forwarded and NATed",
+			events: []ev{
+				at("netif_receive_skb", nsB, "vB", pkt(6, ipA, ipB, 40000, 80)),
+				at("net_dev_queue", nsB, "vC", pkt(6, ipA, ipC, 40000, 8080)),
+				at("consume_skb", nsB, "vC", pkt(6, ipA, ipC, 40000, 8080)),
+			},
+			worst: Info,
+			want:  []string{"NAT (destination NAT)", "198.18.5.2:80", "198.18.6.2:8080", "forwarded in netns 4026532002 from vB to vC"},
+		},
+		{
+			name: "receive buffer full",
+			events: []ev{
+				at("sock_rcvqueue_full", nsB, "vB", udp, event.Fact{Key: "rcvbuf", Value: uint32(2304)}, event.Fact{Key: "rmem", Value: uint32(4352)}),
+				drop(nsB, "vB", udp, "SOCKET_RCVBUFF", "sock_queue_rcv_skb_reason+0x1"),
+			},
+			worst: Error,
+			want:  []string{"socket receive buffer full (4352 bytes queued, limit 2304)", "SO_RCVBUF"},
+		},
+		{
+			name:   "unknown reason still explained",
+			events: []ev{drop(nsB, "vB", udp, "SOME_NEW_REASON", "f+0x1")},
+			worst:  Error,
+			want:   []string{"the kernel's reason is SOME_NEW_REASON", "dropreason-core.h"},
+		},
+		{
+			name:   "prefix rule",
+			events: []ev{drop(nsB, "vB", syn, "TCP_OFOMERGE", "f+0x1")},
+			worst:  Error,
+			want:   []string{"TCP state machine rejected"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &track.Story{Skb: 0x10, Events: tc.events, Ended: true}
+			if d := tc.events[len(tc.events)-1]; d.Probe == "kfree_skb" {
+				s.Dropped = true
+			}
+			a := Analyze(s, tc.ctx)
+			if a.Worst() != tc.worst {
+				t.Errorf("worst = %v, want %v; findings %+v", a.Worst(), tc.worst, a.Findings)
+			}
+			var all strings.Builder
+			for _, f := range a.Findings {
+				all.WriteString(f.Message + "\n" + f.Advice + "\n")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(all.String(), w) {
+					t.Errorf("findings lack %q:\n%s", w, all.String())
+				}
+			}
+			if tc.levels != nil {
+				for i, l := range tc.levels {
+					if a.Levels[i] != l {
+						t.Errorf("event %d (%s) level %v, want %v", i, tc.events[i].Probe, a.Levels[i], l)
+					}
+				}
+			}
+			for i := 1; i < len(a.Findings); i++ {
+				if a.Findings[i].Level > a.Findings[i-1].Level {
+					t.Errorf("findings not sorted by level: %v", a.Findings)
+				}
+			}
+		})
+	}
+}
+
+// TestEveryKernelReason: every drop reason the running kernel names gets a
+// finding with a message and advice.
+func TestEveryKernelReason(t *testing.T) {
+	spec, err := kernel.BTF()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	reasons, err := kernel.LoadReasons(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := reasons.All()
+	if len(all) == 0 {
+		t.Skip("this kernel names no drop reasons")
+	}
+	specific := 0
+	for _, r := range all {
+		e := drop(nsB, "vB", ping(ipA, ipB), r.Name, "f+0x1")
+		f := dropFinding(e, Context{})
+		if f.Level != Error || f.Message == "" || f.Advice == "" || f.Reason != r.Name {
+			t.Errorf("reason %s: finding %+v", r.Name, f)
+		}
+		if _, ok := lookupDrop(r.Name); ok {
+			specific++
+		}
+	}
+	t.Logf("%d of %d kernel drop reasons have specific advice", specific, len(all))
+	for _, r := range dropRules {
+		if strings.HasSuffix(r.Reason, "*") {
+			continue
+		}
+		if reasons.Name(code(all, r.Reason)) != r.Reason {
+			t.Logf("rule for %s: not a drop reason of this kernel", r.Reason)
+		}
+	}
+}
+
+func code(all []kernel.Reason, name string) uint32 {
+	for _, r := range all {
+		if r.Name == name {
+			return r.Code
+		}
+	}
+	return 1 << 31
+}
