@@ -60,6 +60,17 @@ Output:
       --detail              add CPU, process/pid, netns inode and interface
       --json                one JSON object per line (fields: see README)
 
+Diagnosis:
+      --diag                mark each event INFO, WARN or ERROR and end each
+                            packet with an ANALYSIS RESULT: where it was lost,
+                            why, and what to change; stops after the first
+                            packet with an ERROR
+      --diag-keep           go on after a packet with an ERROR
+      --diag-quiet          show only packets with a WARN or an ERROR
+      --no-nftrace          do not add skbtrail's short-lived nftables table
+                            that names the rule that took a packet
+  (--diag-keep, --diag-quiet and --no-nftrace imply --diag)
+
 Running:
   -c, --count N             stop after N packets
       --duration D          stop after D (e.g. 10s, 1m)
@@ -74,6 +85,7 @@ Examples:
   skbtrail -p icmp -s 198.18.0.1                  a ping's way through the stack
   skbtrail -p tcp -D 80 --detail                  who sends what to port 80
   skbtrail -p udp --netns blue -c 5 --json        five UDP packets of netns blue
+  skbtrail -p tcp -D 80 --diag                    why does port 80 not answer?
 `
 
 func main() {
@@ -103,6 +115,7 @@ type flags struct {
 	f                      filter.Options
 	tracer                 string
 	basic, detail, jsonOut bool
+	diag                   trace.Diag
 	count                  int
 	duration               string
 	bufferSize             int
@@ -131,6 +144,10 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&fl.basic, "basic", false, "")
 	fs.BoolVar(&fl.detail, "detail", false, "")
 	fs.BoolVar(&fl.jsonOut, "json", false, "")
+	fs.BoolVar(&fl.diag.Enabled, "diag", false, "")
+	fs.BoolVar(&fl.diag.Keep, "diag-keep", false, "")
+	fs.BoolVar(&fl.diag.Quiet, "diag-quiet", false, "")
+	fs.BoolVar(&fl.diag.NoNFTrace, "no-nftrace", false, "")
 	fs.IntVarP(&fl.count, "count", "c", 0, "")
 	fs.StringVar(&fl.duration, "duration", "", "")
 	fs.IntVar(&fl.bufferSize, "buffer-size", 0, "")
@@ -198,7 +215,14 @@ func configure(fl flags, stdout io.Writer) (trace.Config, error) {
 	if os.Geteuid() != 0 {
 		return cfg, fmt.Errorf("tracing needs root (CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN): run it with sudo")
 	}
+	if (fl.diag.Keep || fl.diag.Quiet || fl.diag.NoNFTrace) && !fl.diag.Enabled {
+		fl.diag.Enabled = true // the diag options imply --diag
+	}
+	if fl.diag.Enabled && fl.basic {
+		return cfg, usageError{fmt.Errorf("--diag analyses whole packets: it does not go with --basic")}
+	}
 	cfg.Filter, cfg.Tracers, cfg.Basic, cfg.Count, cfg.RingSize = f, tracers, fl.basic, fl.count, fl.bufferSize
+	cfg.Diag = fl.diag
 	if fl.jsonOut {
 		cfg.Out = output.NewJSON(stdout)
 	} else {

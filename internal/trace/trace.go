@@ -14,6 +14,7 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
 
+	"github.com/skbtrail/skbtrail/internal/diag"
 	"github.com/skbtrail/skbtrail/internal/event"
 	"github.com/skbtrail/skbtrail/internal/filter"
 	"github.com/skbtrail/skbtrail/internal/kernel"
@@ -32,6 +33,15 @@ type Config struct {
 	Count    int           // stop after this many packets; 0: no limit
 	Duration time.Duration // stop after this long; 0: no limit
 	RingSize int           // ring buffer bytes; 0: default
+	Diag     Diag          // --diag and its options
+}
+
+// Diag configures the diagnosis of each packet.
+type Diag struct {
+	Enabled   bool
+	Keep      bool // go on after the first packet with an ERROR
+	Quiet     bool // show only packets with a WARN or an ERROR
+	NoNFTrace bool // do not add the nftables rule-trace table
 }
 
 // Stats is what a session counted.
@@ -71,63 +81,23 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 		}
 		fmt.Fprintln(cfg.Log)
 	}
+	r := &runner{cfg: cfg, dec: event.NewDecoder(reasons, syms), tr: &track.Tracker{}}
+	if cfg.Diag.Enabled {
+		r.diag, err = newDiagnoser(ctx, cfg)
+		if err != nil {
+			return st, err
+		}
+		defer r.diag.Close()
+	}
 	fmt.Fprintf(cfg.Log, "begin trace... (%d tracepoints via %s, filter: %s; Ctrl-C to stop)\n",
 		len(sess.Attached), sess.Attached[0].Mode, cfg.Filter)
 
-	dec := event.NewDecoder(reasons, syms)
-	tr := &track.Tracker{}
 	var deadline time.Time
 	if cfg.Duration > 0 {
 		deadline = time.Now().Add(cfg.Duration)
 	}
 	var rec ringbuf.Record
-	done := false
-
-	emit := func(stories []*track.Story) {
-		for _, s := range stories {
-			if done {
-				return
-			}
-			if s.Packet() {
-				st.Packets++
-			}
-			if !cfg.Basic {
-				if err := cfg.Out.Story(s); err != nil {
-					done = true
-				}
-			}
-			if cfg.Count > 0 && st.Packets >= cfg.Count {
-				done = true
-			}
-		}
-	}
-	handle := func(raw []byte) {
-		e, err := dec.Decode(raw)
-		if err != nil {
-			st.Errors++
-			return
-		}
-		st.Events++
-		stories := tr.Add(e)
-		if cfg.Basic {
-			// Route lookups show only once a traced packet
-			// claims them (see track.Tracker).
-			for _, c := range tr.Claimed {
-				if err := cfg.Out.Event(c); err != nil {
-					done = true
-				}
-			}
-			if e.Skb != 0 || e.Probe != probe.FibTableLookup {
-				if err := cfg.Out.Event(e); err != nil {
-					done = true
-				}
-			}
-		}
-		tr.Claimed = tr.Claimed[:0]
-		emit(stories)
-	}
-
-	for !done {
+	for !r.done {
 		if ctx.Err() != nil || (!deadline.IsZero() && time.Now().After(deadline)) {
 			break
 		}
@@ -139,27 +109,30 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 		err := sess.Read(&rec)
 		switch {
 		case err == nil:
-			handle(rec.RawSample)
+			r.handle(rec.RawSample)
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			emit(tr.Expire(monotonic()))
+			r.emit(r.tr.Expire(monotonic()))
 		case errors.Is(err, ringbuf.ErrClosed):
-			done = true
+			r.done = true
 		default:
-			return st, fmt.Errorf("read events: %w", err)
+			return r.st, fmt.Errorf("read events: %w", err)
 		}
+		r.drain(false)
 	}
 
 	// Stop the probes, then hand out what they already wrote.
 	sess.Detach()
-	if !done {
+	if !r.done {
 		sess.SetDeadline(time.Now())
-		for !done && sess.Read(&rec) == nil {
-			handle(rec.RawSample)
+		for !r.done && sess.Read(&rec) == nil {
+			r.handle(rec.RawSample)
 		}
-		if !done {
-			emit(tr.Flush())
+		if !r.done {
+			r.emit(r.tr.Flush())
 		}
 	}
+	r.drain(true)
+	st = r.st
 	st.Lost = sess.Lost()
 	if st.Lost > 0 {
 		fmt.Fprintf(cfg.Log, "skbtrail: %d events lost: the ring buffer was full (try a narrower filter or --buffer-size)\n", st.Lost)
@@ -182,4 +155,89 @@ func monotonic() uint64 {
 	var ts unix.Timespec
 	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
 	return uint64(ts.Nano())
+}
+
+// runner is one tracing session's state between the ring buffer and the
+// output.
+type runner struct {
+	cfg  Config
+	dec  *event.Decoder
+	tr   *track.Tracker
+	diag *diagnoser // nil without --diag
+	st   Stats
+	done bool // stop: count reached, or the output failed
+}
+
+func (r *runner) handle(raw []byte) {
+	e, err := r.dec.Decode(raw)
+	if err != nil {
+		r.st.Errors++
+		return
+	}
+	r.st.Events++
+	stories := r.tr.Add(e)
+	if r.cfg.Basic {
+		// Route lookups show only once a traced packet claims them
+		// (see track.Tracker).
+		for _, c := range r.tr.Claimed {
+			r.check(r.cfg.Out.Event(c))
+		}
+		if e.Skb != 0 || e.Probe != probe.FibTableLookup {
+			r.check(r.cfg.Out.Event(e))
+		}
+	}
+	r.tr.Claimed = r.tr.Claimed[:0]
+	r.emit(stories)
+}
+
+// emit shows finished stories, or queues them for the diagnosis.
+func (r *runner) emit(stories []*track.Story) {
+	for _, s := range stories {
+		if r.done {
+			return
+		}
+		if r.diag != nil {
+			r.diag.add(s)
+			continue
+		}
+		if !r.cfg.Basic {
+			r.check(r.cfg.Out.Story(s))
+		}
+		r.counted(s)
+	}
+}
+
+// drain analyses the queued stories that are ready (all with force).
+func (r *runner) drain(force bool) {
+	if r.diag == nil {
+		return
+	}
+	for _, a := range r.diag.ready(force) {
+		if r.done {
+			return
+		}
+		if r.cfg.Diag.Quiet && a.Worst() == diag.Info {
+			continue
+		}
+		r.check(r.cfg.Out.Analysis(a))
+		r.counted(a.Story)
+		if a.Worst() == diag.Error && !r.cfg.Diag.Keep {
+			r.done = true
+		}
+	}
+}
+
+func (r *runner) counted(s *track.Story) {
+	if s.Packet() {
+		r.st.Packets++
+	}
+	if r.cfg.Count > 0 && r.st.Packets >= r.cfg.Count {
+		r.done = true
+	}
+}
+
+func (r *runner) check(err error) {
+	if err != nil {
+		r.done = true
+	}
 }

@@ -1,0 +1,96 @@
+// Package host answers the diagnosis's questions about a network
+// namespace's configuration: is forwarding on, how strict is the reverse
+// path filter, is an address one of its own. It reads sysctls and asks
+// rtnetlink inside the namespace; it changes nothing.
+package host
+
+import (
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/skbtrail/skbtrail/internal/netns"
+)
+
+// Host implements diag.Host for the running system. Its zero value works.
+type Host struct{}
+
+// sysctl reads /proc/sys/<key> in the namespace with inode ns.
+func sysctl(ns uint32, key string) (int, bool) {
+	path := netns.Path(ns)
+	if ns != 0 && path == "" && ns != netns.Current() {
+		return 0, false
+	}
+	var v int
+	err := netns.Do(path, func() error {
+		b, err := os.ReadFile("/proc/sys/" + key)
+		if err != nil {
+			return err
+		}
+		v, err = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err
+	})
+	return v, err == nil
+}
+
+// Forwarding reports whether the namespace forwards packets of family (4
+// or 6) that arrive on ifname ("" = any).
+func (Host) Forwarding(ns uint32, family uint8, ifname string) (on, ok bool) {
+	key := "net/ipv4/ip_forward"
+	if family == 6 {
+		key = "net/ipv6/conf/all/forwarding"
+	} else if ifname != "" && !strings.ContainsAny(ifname, "/.") {
+		key = "net/ipv4/conf/" + ifname + "/forwarding"
+	}
+	v, ok := sysctl(ns, key)
+	return v != 0, ok
+}
+
+// RPFilter returns the effective IPv4 reverse path filter mode on ifname:
+// the higher of conf/all and conf/<ifname> (0 off, 1 strict, 2 loose).
+func (Host) RPFilter(ns uint32, ifname string) (mode int, ok bool) {
+	all, ok1 := sysctl(ns, "net/ipv4/conf/all/rp_filter")
+	dev, ok2 := 0, true
+	if ifname != "" && !strings.ContainsAny(ifname, "/.") {
+		dev, ok2 = sysctl(ns, "net/ipv4/conf/"+ifname+"/rp_filter")
+	}
+	return max(all, dev), ok1 && ok2
+}
+
+// IsLocal reports whether addr is assigned to an interface of the
+// namespace (or is a loopback address).
+func (Host) IsLocal(ns uint32, addr netip.Addr) (local, ok bool) {
+	if addr.IsLoopback() {
+		return true, true
+	}
+	path := netns.Path(ns)
+	if ns != 0 && path == "" && ns != netns.Current() {
+		return false, false
+	}
+	err := netns.Do(path, func() error {
+		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		family := netlink.FAMILY_V4
+		if addr.Is6() {
+			family = netlink.FAMILY_V6
+		}
+		addrs, err := h.AddrList(nil, family)
+		if err != nil {
+			return err
+		}
+		for _, a := range addrs {
+			if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap() == addr.Unmap() {
+				local = true
+			}
+		}
+		return nil
+	})
+	return local, err == nil
+}
