@@ -47,8 +47,8 @@ type fakeHost struct {
 }
 
 func (h fakeHost) Forwarding(uint32, uint8, string) (bool, bool) { return h.forwarding, true }
-func (h fakeHost) RPFilter(uint32, string) (int, bool)          { return 0, false }
-func (h fakeHost) IsLocal(_ uint32, a netip.Addr) (bool, bool)  { return h.local[a], true }
+func (h fakeHost) RPFilter(uint32, string) (int, bool)           { return 0, false }
+func (h fakeHost) IsLocal(_ uint32, a netip.Addr) (bool, bool)   { return h.local[a], true }
 
 func TestAnalyze(t *testing.T) {
 	syn := pkt(6, ipA, ipB, 40000, 81)
