@@ -30,8 +30,8 @@ type Event struct {
 	Iif, Oif uint32 // interface indexes, 0 = none
 	Mark     uint32
 	// Packet is parsed from the headers the kernel copies into the first
-	// event of each packet in each base chain; the Tracer copies it into the
-	// packet's later events.
+	// event of each packet in each base chain; the Tracer copies it, and
+	// Iif and Oif, into the packet's later events.
 	Packet Packet
 	// Rule is the rule as `nft -a list` prints it (without the handle
 	// comment and with counter values left out), "" when unknown or when

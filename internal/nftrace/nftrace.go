@@ -264,9 +264,13 @@ func (t *Tracer) closeSockets() error {
 func (t *Tracer) read() {
 	defer close(t.readDone)
 	defer close(t.events)
+	type headers struct {
+		p        Packet
+		iif, oif uint32
+	}
 	var (
-		packets = make(map[uint32]Packet) // headers by trace id
-		marked  = make(map[uint32]bool)   // trace ids our rules marked
+		seen   = make(map[uint32]headers) // by trace id
+		marked = make(map[uint32]bool)    // trace ids our rules marked
 	)
 	for {
 		msgs, err := t.trace.Receive()
@@ -292,16 +296,17 @@ func (t *Tracer) read() {
 			if err != nil {
 				continue // a message this decoder does not understand: skip it rather than stop
 			}
-			if len(packets) >= 4096 {
-				clear(packets)
+			if len(seen) >= 4096 {
+				clear(seen)
 				clear(marked)
 			}
-			// The kernel copies the headers into the first event of a
-			// packet in each base chain only: carry them to the rest.
+			// The kernel copies the headers and interfaces into the first
+			// event of a packet in each base chain only: carry them to the
+			// rest.
 			if e.Packet.Src.IsValid() {
-				packets[e.ID] = e.Packet
-			} else {
-				e.Packet = packets[e.ID]
+				seen[e.ID] = headers{e.Packet, e.Iif, e.Oif}
+			} else if h, ok := seen[e.ID]; ok {
+				e.Packet, e.Iif, e.Oif = h.p, h.iif, h.oif
 			}
 			if strings.HasPrefix(e.Table, TablePrefix) && e.Family == "inet" {
 				if e.Table == t.table && e.Type == "rule" && e.Handle != 0 {
