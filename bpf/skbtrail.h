@@ -13,6 +13,31 @@
 
 #include "packet.h"
 
+/* Probe ids; internal/probe's catalog names them. Append only. */
+enum probe_id {
+	PROBE_NETIF_RECEIVE_SKB = 1,
+	PROBE_NET_DEV_QUEUE,
+	PROBE_NET_DEV_START_XMIT,
+	PROBE_NET_DEV_XMIT,
+	PROBE_NETIF_RX,
+	PROBE_NAPI_GRO_RECEIVE_ENTRY,
+	PROBE_KFREE_SKB,
+	PROBE_CONSUME_SKB,
+	PROBE_SKB_COPY_DATAGRAM_IOVEC,
+	PROBE_QDISC_ENQUEUE,
+	PROBE_QDISC_DEQUEUE,
+	PROBE_ICMP_SEND,
+	PROBE_FIB_TABLE_LOOKUP,
+	PROBE_TCP_SEND_RESET,
+	PROBE_TCP_RECEIVE_RESET,
+	PROBE_TCP_RETRANSMIT_SKB,
+	PROBE_TCP_BAD_CSUM,
+	PROBE_SOCK_RCVQUEUE_FULL,
+	PROBE_UDP_FAIL_QUEUE_RCV_SKB,
+	PROBE_NF_OBSERVE, /* netfilter.c */
+	PROBE_MAX,
+};
+
 /* Event flags. */
 #define EV_PARSED 1    /* pkt holds headers read at this probe */
 #define EV_FROM_SOCK 2 /* pkt was filled from a socket, not from packet headers */

@@ -7,30 +7,6 @@
  */
 #include "skbtrail.h"
 
-/* Probe ids; internal/probe's catalog names them. Append only. */
-enum probe_id {
-	PROBE_NETIF_RECEIVE_SKB = 1,
-	PROBE_NET_DEV_QUEUE,
-	PROBE_NET_DEV_START_XMIT,
-	PROBE_NET_DEV_XMIT,
-	PROBE_NETIF_RX,
-	PROBE_NAPI_GRO_RECEIVE_ENTRY,
-	PROBE_KFREE_SKB,
-	PROBE_CONSUME_SKB,
-	PROBE_SKB_COPY_DATAGRAM_IOVEC,
-	PROBE_QDISC_ENQUEUE,
-	PROBE_QDISC_DEQUEUE,
-	PROBE_ICMP_SEND,
-	PROBE_FIB_TABLE_LOOKUP,
-	PROBE_TCP_SEND_RESET,
-	PROBE_TCP_RECEIVE_RESET,
-	PROBE_TCP_RETRANSMIT_SKB,
-	PROBE_TCP_BAD_CSUM,
-	PROBE_SOCK_RCVQUEUE_FULL,
-	PROBE_UDP_FAIL_QUEUE_RCV_SKB,
-	PROBE_MAX,
-};
-
 /* Keep these types in BTF so bpf2go generates their Go twins. */
 const enum probe_id unused_probe_id __attribute__((unused));
 const struct event *unused_event __attribute__((unused));

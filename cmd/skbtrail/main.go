@@ -69,7 +69,9 @@ Diagnosis:
       --diag-quiet          show only packets with a WARN or an ERROR
       --no-nftrace          do not add skbtrail's short-lived nftables table
                             that names the rule that took a packet
-  (--diag-keep, --diag-quiet and --no-nftrace imply --diag)
+      --hooks               with a netfilter drop, list every hook function at
+                            that hook with its priority, and which took it
+  (--diag-keep, --diag-quiet, --no-nftrace and --hooks imply --diag)
 
 Running:
   -c, --count N             stop after N packets
@@ -148,6 +150,7 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&fl.diag.Keep, "diag-keep", false, "")
 	fs.BoolVar(&fl.diag.Quiet, "diag-quiet", false, "")
 	fs.BoolVar(&fl.diag.NoNFTrace, "no-nftrace", false, "")
+	fs.BoolVar(&fl.diag.Hooks, "hooks", false, "")
 	fs.IntVarP(&fl.count, "count", "c", 0, "")
 	fs.StringVar(&fl.duration, "duration", "", "")
 	fs.IntVar(&fl.bufferSize, "buffer-size", 0, "")
@@ -215,7 +218,7 @@ func configure(fl flags, stdout io.Writer) (trace.Config, error) {
 	if os.Geteuid() != 0 {
 		return cfg, fmt.Errorf("tracing needs root (CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN): run it with sudo")
 	}
-	if (fl.diag.Keep || fl.diag.Quiet || fl.diag.NoNFTrace) && !fl.diag.Enabled {
+	if (fl.diag.Keep || fl.diag.Quiet || fl.diag.NoNFTrace || fl.diag.Hooks) && !fl.diag.Enabled {
 		fl.diag.Enabled = true // the diag options imply --diag
 	}
 	if fl.diag.Enabled && fl.basic {

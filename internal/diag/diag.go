@@ -91,10 +91,12 @@ type RuleHit struct {
 // Context is what is known besides the story: rule traces, counters that
 // moved, and facts about the host.
 type Context struct {
-	Rules    []RuleHit
-	Counters []Counter
-	Host     Host    // may be nil
-	Netns    NetnsFn // names a namespace inode for messages; may be nil
+	Rules     []RuleHit
+	Counters  []Counter
+	Hooks     map[uint32]Hooks // netfilter hooks per namespace inode, where observed
+	ShowHooks bool             // list every hook function of a netfilter drop's hook
+	Host      Host             // may be nil
+	Netns     NetnsFn          // names a namespace inode for messages; may be nil
 }
 
 // Counter is a kernel counter that moved during the trace, with what it

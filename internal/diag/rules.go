@@ -58,7 +58,7 @@ type dropRule struct {
 // dropRules explain the drop reasons that matter most; any other reason of
 // the running kernel still gets a finding (see dropFinding).
 var dropRules = []dropRule{
-	{"NETFILTER_DROP", "dropped by a netfilter rule (nftables or iptables)",
+	{"NETFILTER_DROP", "a netfilter rule (nftables or iptables) took it",
 		"find the rule in netns {netns}: `nft -a list ruleset`, `iptables-save -c`; the rule trace (if shown) names it"},
 	{"NO_SOCKET", "no socket for it: nothing listens on {proto} port {dport} at {daddr}",
 		"start the server, or bind it to {daddr}:{dport} (check with `ss -lntup` in netns {netns}); a client may be using the wrong port or address"},
@@ -177,13 +177,13 @@ func dropFinding(e event.Event, ctx Context) Finding {
 	r, ok := lookupDrop(e.Reason)
 	switch {
 	case ok:
-		f.Message = "dropped: " + fill(r.Message, e, ctx)
+		f.Message = "packet dropped: " + fill(r.Message, e, ctx)
 		f.Advice = fill(r.Advice, e, ctx)
 	case e.Reason == "":
-		f.Message = fmt.Sprintf("dropped in %s (this kernel gives no drop reasons)", orWord(e.Location, "an unknown function"))
+		f.Message = fmt.Sprintf("packet dropped in %s (this kernel gives no drop reasons)", orWord(e.Location, "an unknown function"))
 		f.Advice = "the function named tells where: look at what it checks"
 	default:
-		f.Message = fmt.Sprintf("dropped: the kernel's reason is %s", e.Reason)
+		f.Message = fmt.Sprintf("packet dropped: the kernel's reason is %s", e.Reason)
 		f.Advice = fmt.Sprintf("%s is described in the kernel's include/net/dropreason-core.h; %s is where it happened",
 			e.Reason, orWord(e.Location, "the location"))
 	}
@@ -298,6 +298,7 @@ var storyRules = []StoryRule{
 	natRule,
 	forwardRule,
 	deliveredRule,
+	hookBlameRule,
 	netfilterRule,
 	forwardingOffRule,
 	inFlightRule,

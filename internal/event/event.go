@@ -206,6 +206,10 @@ func (d *Decoder) facts(e *Event, r *probe.Record) {
 		add("rmem", r.Aux2)
 	case "skb_copy_datagram_iovec":
 		add("copied", r.Aux)
+	case probe.NFObserve:
+		add("nf_family", probe.FamilyName(r.Aux2))
+		add("nf_hook", probe.HookName(r.Aux))
+		add("nf_priority", r.Ret)
 	}
 }
 

@@ -61,6 +61,9 @@ func nfWhere(f diag.Finding) string {
 // {"type":"analysis"} record with the findings.
 func (j *JSON) Analysis(a *diag.Analysis) error {
 	for i, e := range a.Story.Events {
+		if !visible(e, j.Hooks) {
+			continue
+		}
 		r := Record(e)
 		r = append(r, field{"level", a.Levels[i]})
 		if err := j.writeValue(r); err != nil {

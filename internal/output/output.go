@@ -12,6 +12,7 @@ import (
 
 	"github.com/skbtrail/skbtrail/internal/diag"
 	"github.com/skbtrail/skbtrail/internal/event"
+	"github.com/skbtrail/skbtrail/internal/probe"
 	"github.com/skbtrail/skbtrail/internal/track"
 )
 
@@ -29,6 +30,7 @@ type Renderer interface {
 type Text struct {
 	w      *bufio.Writer
 	Detail bool
+	Hooks  bool // show the netfilter observers' events
 }
 
 // NewText returns a Text renderer writing to w.
@@ -60,6 +62,9 @@ func (t *Text) story(s *track.Story, levels []diag.Level) {
 		fmt.Fprintf(t.w, "*** %s (no skb) ***\n", s.Events[0].Probe)
 	}
 	for i, e := range s.Events {
+		if !visible(e, t.Hooks) {
+			continue
+		}
 		fmt.Fprintf(t.w, "%s ", e.Time.Format(timeFormat))
 		if levels != nil {
 			fmt.Fprintf(t.w, "[%-5s] ", levels[i])
@@ -138,9 +143,16 @@ func orDash(s string) string {
 	return s
 }
 
+// visible reports whether an event is shown: the netfilter observers'
+// events (many per packet) only serve the diagnosis, unless hooks.
+func visible(e event.Event, hooks bool) bool {
+	return hooks || e.Probe != probe.NFObserve
+}
+
 // JSON writes one JSON object per line (see the README for the fields).
 type JSON struct {
-	w *bufio.Writer
+	w     *bufio.Writer
+	Hooks bool // write the netfilter observers' events
 }
 
 // NewJSON returns a JSON renderer writing to w.
@@ -157,6 +169,9 @@ func (j *JSON) Event(e event.Event) error {
 // Story writes the story's events in order, one object each.
 func (j *JSON) Story(s *track.Story) error {
 	for _, e := range s.Events {
+		if !visible(e, j.Hooks) {
+			continue
+		}
 		if err := j.write(e); err != nil {
 			return err
 		}

@@ -58,12 +58,18 @@ var Catalog = []Tracer{
 	{Name: "consume_skb", System: "skb", Group: "life", ID: uint32(tracepointProbeIdPROBE_CONSUME_SKB), Desc: "freed after normal use (delivered or sent)"},
 }
 
+// observer is the netfilter observer probe (netfilter.go): not a tracer a
+// user selects, but --diag attaches it where the kernel allows.
+var observer = Tracer{Name: NFObserve, System: "netfilter", Group: "netfilter",
+	ID: uint32(tracepointProbeIdPROBE_NF_OBSERVE), Desc: "passed a netfilter hook up to a priority"}
+
 var byID = func() map[uint32]*Tracer {
-	m := make(map[uint32]*Tracer, len(Catalog))
+	m := make(map[uint32]*Tracer, len(Catalog)+1)
 	for i := range Catalog {
 		Catalog[i].prog = Catalog[i].Name
 		m[Catalog[i].ID] = &Catalog[i]
 	}
+	m[observer.ID] = &observer
 	return m
 }()
 

@@ -71,8 +71,9 @@ type Options struct {
 
 // Session is a set of attached tracepoint programs and their ring buffer.
 type Session struct {
-	objs     tracepointObjects
 	coll     *ebpf.Collection
+	extra    []*ebpf.Collection // more programs sharing coll's maps (observers)
+	filter   tracepointFilter
 	links    []link.Link
 	reader   *ringbuf.Reader
 	Attached []Status // tracers attached, with the mode used
@@ -95,7 +96,8 @@ func Open(opts Options) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load BPF object: %w", err)
 	}
-	if err := spec.Variables["cfg"].Set(kernelFilter(opts.Filter)); err != nil {
+	kf := kernelFilter(opts.Filter)
+	if err := spec.Variables["cfg"].Set(kf); err != nil {
 		return nil, fmt.Errorf("set filter: %w", err)
 	}
 	if opts.RingSize > 0 {
@@ -106,7 +108,7 @@ func Open(opts Options) (*Session, error) {
 	for _, st := range Availability(kspec, feat) {
 		avail[st.Tracer.Name] = st
 	}
-	s := &Session{}
+	s := &Session{filter: kf}
 	var want []Status
 	for _, t := range opts.Tracers {
 		st := avail[t.Name]
@@ -243,6 +245,9 @@ func (s *Session) Close() error {
 		s.reader.Close()
 	}
 	s.Detach()
+	for _, c := range s.extra {
+		c.Close()
+	}
 	if s.coll != nil {
 		s.coll.Close()
 	}

@@ -107,7 +107,8 @@ const (
 	tracepointProbeIdPROBE_TCP_BAD_CSUM            tracepointProbeId = 17
 	tracepointProbeIdPROBE_SOCK_RCVQUEUE_FULL      tracepointProbeId = 18
 	tracepointProbeIdPROBE_UDP_FAIL_QUEUE_RCV_SKB  tracepointProbeId = 19
-	tracepointProbeIdPROBE_MAX                     tracepointProbeId = 20
+	tracepointProbeIdPROBE_NF_OBSERVE              tracepointProbeId = 20
+	tracepointProbeIdPROBE_MAX                     tracepointProbeId = 21
 )
 
 // Names of all BPF objects in the ELF.

@@ -3,11 +3,17 @@ package trace
 import (
 	"context"
 	"fmt"
+	"net/netip"
+	"path/filepath"
 	"time"
 
 	"github.com/skbtrail/skbtrail/internal/diag"
+	"github.com/skbtrail/skbtrail/internal/filter"
 	"github.com/skbtrail/skbtrail/internal/host"
+	"github.com/skbtrail/skbtrail/internal/kernel"
 	"github.com/skbtrail/skbtrail/internal/netns"
+	"github.com/skbtrail/skbtrail/internal/nfhooks"
+	"github.com/skbtrail/skbtrail/internal/probe"
 	"github.com/skbtrail/skbtrail/internal/track"
 )
 
@@ -28,11 +34,75 @@ type queued struct {
 	ready time.Time
 }
 
-func newDiagnoser(ctx context.Context, cfg Config) (*diagnoser, error) {
+func newDiagnoser(ctx context.Context, cfg Config, sess *probe.Session) (*diagnoser, error) {
 	d := &diagnoser{names: netns.Names()}
 	d.ctx.Host = host.Host{}
 	d.ctx.Netns = d.nsName
+	d.ctx.ShowHooks = cfg.Diag.Hooks
+	if feat := kernel.Detect(); !feat.NetfilterLink.OK {
+		fmt.Fprintf(cfg.Log, "skbtrail: netfilter observers unavailable (%s): netfilter drops are blamed from the drop location and the rule trace only\n", feat.NetfilterLink.Detail)
+	} else if err := d.observe(cfg, sess); err != nil {
+		fmt.Fprintf(cfg.Log, "skbtrail: warning: netfilter observers: %v\n", err)
+	}
 	return d, nil
+}
+
+// tracedNamespaces returns the paths of the namespaces the filter selects:
+// the one of --netns, else the current one and every one under /run/netns.
+func tracedNamespaces(f filter.Filter) []string {
+	if f.Netns != 0 {
+		return []string{netns.Path(f.Netns)}
+	}
+	paths := []string{""}
+	for _, name := range netns.List() {
+		paths = append(paths, filepath.Join(netns.Dir, name))
+	}
+	return paths
+}
+
+// families returns the netfilter families the filter can match.
+func families(f filter.Filter) []uint8 {
+	for _, p := range []netip.Prefix{f.Saddr, f.Daddr, f.Addr} {
+		if p.IsValid() {
+			if p.Addr().Is4() {
+				return []uint8{probe.NFProtoIPv4}
+			}
+			return []uint8{probe.NFProtoIPv6}
+		}
+	}
+	switch f.Proto {
+	case filter.ProtoICMP:
+		return []uint8{probe.NFProtoIPv4}
+	case filter.ProtoICMPv6:
+		return []uint8{probe.NFProtoIPv6}
+	}
+	return []uint8{probe.NFProtoIPv4, probe.NFProtoIPv6}
+}
+
+// observe places netfilter observers around the hook functions of every
+// traced namespace.
+func (d *diagnoser) observe(cfg Config, sess *probe.Session) error {
+	d.ctx.Hooks = map[uint32]diag.Hooks{}
+	fams := families(cfg.Filter)
+	var plans []probe.Plan
+	for _, path := range tracedNamespaces(cfg.Filter) {
+		ino := netns.Current()
+		if path != "" {
+			var err error
+			if ino, err = netns.Inode(path); err != nil {
+				continue // gone meanwhile
+			}
+		}
+		fns, err := nfhooks.List(path)
+		if err != nil {
+			fmt.Fprintf(cfg.Log, "skbtrail: warning: netfilter hooks of netns %s: %v\n", d.nsName(ino), err)
+		}
+		pts := nfhooks.Points(fns, fams)
+		plans = append(plans, probe.Plan{Netns: path, Points: pts})
+		d.ctx.Hooks[ino] = diag.Hooks{Fns: fns, Points: pts}
+	}
+	_, err := sess.Observe(plans)
+	return err
 }
 
 // nsName names a namespace for messages: "4026532281 (blue)".

@@ -42,6 +42,7 @@ type Diag struct {
 	Keep      bool // go on after the first packet with an ERROR
 	Quiet     bool // show only packets with a WARN or an ERROR
 	NoNFTrace bool // do not add the nftables rule-trace table
+	Hooks     bool // list the hook functions of a netfilter drop's hook
 }
 
 // Stats is what a session counted.
@@ -83,7 +84,7 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 	}
 	r := &runner{cfg: cfg, dec: event.NewDecoder(reasons, syms), tr: &track.Tracker{}}
 	if cfg.Diag.Enabled {
-		r.diag, err = newDiagnoser(ctx, cfg)
+		r.diag, err = newDiagnoser(ctx, cfg, sess)
 		if err != nil {
 			return st, err
 		}

@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * netfilter.c: netfilter observers (BPF netfilter links, Linux 6.4+). An
+ * observer is attached at an IPv4 or IPv6 hook just after a priority where
+ * hook functions run (an nftables chain, iptables, conntrack); it always
+ * accepts and only reports that the packet got that far. The last observer
+ * a dropped packet passed tells which hook function took it.
+ *
+ * A program does not learn the priority it was attached at, so the loader
+ * makes one program per priority, with that priority in .rodata; hook and
+ * family come from the hook state.
+ */
+#include "skbtrail.h"
+
+#define NF_ACCEPT 1
+
+const volatile __s32 priority = 0;
+
+SEC("netfilter")
+int nf_observe(struct bpf_nf_ctx *ctx)
+{
+	const struct nf_hook_state *state = ctx->state;
+	struct pkt p = {};
+	struct hit h = {
+		.skb = ctx->skb,
+		.probe = PROBE_NF_OBSERVE,
+		.ret = priority,
+		.parse = 1,
+	};
+
+	h.aux = BPF_CORE_READ(state, hook);
+	h.aux2 = BPF_CORE_READ(state, pf);
+	h.dev = BPF_CORE_READ(state, in);
+	if (!h.dev)
+		h.dev = BPF_CORE_READ(state, out);
+	report(&h, &p);
+	return NF_ACCEPT;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

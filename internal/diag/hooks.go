@@ -1,0 +1,102 @@
+package diag
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/skbtrail/skbtrail/internal/event"
+	"github.com/skbtrail/skbtrail/internal/nfhooks"
+	"github.com/skbtrail/skbtrail/internal/probe"
+	"github.com/skbtrail/skbtrail/internal/track"
+)
+
+// Hooks is what the diagnosis knows of a namespace's netfilter hooks: the
+// hook functions registered there and where observers watched.
+type Hooks struct {
+	Fns    []nfhooks.Fn
+	Points []probe.Point
+}
+
+// hookBlameRule: for a netfilter drop, the last observer the packet passed
+// and the first it did not reach bound the hook function that took it.
+func hookBlameRule(s *track.Story, ctx Context, a *Analysis) []Finding {
+	d, ok := s.Drop()
+	if !ok || d.Reason != "NETFILTER_DROP" {
+		return nil
+	}
+	var last *event.Event
+	for i := range s.Events {
+		e := &s.Events[i]
+		if e.Probe == probe.NFObserve && e.Netns == d.Netns && e.Kernel <= d.Kernel {
+			last = e
+		}
+	}
+	h, known := ctx.Hooks[d.Netns]
+	if last == nil || !known {
+		return nil
+	}
+	fam := familyOf(fmt.Sprint(factValue(*last, "nf_family")))
+	hookName := fmt.Sprint(factValue(*last, "nf_hook"))
+	hook := hookIndex(hookName)
+	passed := int32(factInt(*last, "nf_priority"))
+	next := int64(math.MaxInt32) + 1
+	for _, p := range h.Points {
+		if p.Family == fam && p.Hook == hook && p.Priority > passed && int64(p.Priority) < next {
+			next = int64(p.Priority)
+		}
+	}
+	var blamed, all []string
+	var only *nfhooks.Fn
+	for i, f := range h.Fns {
+		if f.Family != fam || f.Hook != hook {
+			continue
+		}
+		mark := ""
+		if int64(f.Priority) >= int64(passed) && int64(f.Priority) < next {
+			blamed = append(blamed, fmt.Sprintf("%s (priority %d)", f.Name, f.Priority))
+			mark = "  <== took the packet"
+			if f.Table != "" {
+				only = &h.Fns[i]
+			}
+		}
+		all = append(all, fmt.Sprintf("%d %s%s", f.Priority, f.Name, mark))
+	}
+	where := fmt.Sprintf("%s %s", probe.FamilyName(uint32(fam)), hookName)
+	for i := range a.Findings {
+		f := &a.Findings[i]
+		if f.Reason != "NETFILTER_DROP" {
+			continue
+		}
+		f.Hook = where
+		if len(blamed) > 0 {
+			f.Blamed = strings.Join(blamed, " or ")
+		} else {
+			f.Blamed = fmt.Sprintf("a hook function after priority %d", passed)
+		}
+		if len(blamed) == 1 && only != nil && f.Table == "" {
+			f.Family, f.Table, f.Chain = only.TableFamily, only.Table, only.Chain
+		}
+	}
+	if !ctx.ShowHooks {
+		return nil
+	}
+	return []Finding{{Level: Info, Event: -1, Netns: d.Netns,
+		Message: fmt.Sprintf("netfilter hook %s in netns %s, by priority: %s", where, ctx.ns(d.Netns), strings.Join(all, "; "))}}
+}
+
+func familyOf(name string) uint8 {
+	if name == "ip6" {
+		return probe.NFProtoIPv6
+	}
+	return probe.NFProtoIPv4
+}
+
+func hookIndex(name string) uint32 {
+	for i, n := range probe.HookNames {
+		if n == name {
+			return uint32(i)
+		}
+	}
+	return math.MaxUint32
+}
