@@ -379,3 +379,28 @@ func capture(t *testing.T, ns, name string) (stop func()) {
 		}
 	}
 }
+
+// TestMarkingRules checks the marking rules as nft reads them back, and
+// that the table is owned and not persistent.
+func TestMarkingRules(t *testing.T) {
+	p := newPair(t)
+	tr := start(t, p.pathB, filter.Filter{Addr: netip.MustParsePrefix("198.18.0.0/15"), Port: 53, Dev: "eth0"})
+	out := run(t, "ip", "netns", "exec", p.b, "nft", "list", "table", "inet", tr.Table())
+	if !strings.Contains(out, "flags owner") || strings.Contains(out, "persist") {
+		t.Errorf("table flags: want owner and not persist:\n%s", out)
+	}
+	for _, want := range []string{
+		"type filter hook prerouting priority raw - 1; policy accept;",
+		"type filter hook output priority raw - 1; policy accept;",
+		// nft folds the nfproto and l4proto matches into what needs them.
+		`iifname "eth0" ip saddr 198.18.0.0/15 tcp sport 53 meta nftrace set 1`,
+		`oifname "eth0" ip daddr 198.18.0.0/15 udp dport 53 meta nftrace set 1`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in the table", want)
+		}
+	}
+	if n := strings.Count(out, "nftrace set 1"); n != 16 {
+		t.Errorf("%d marking rules, want 16 (2 chains x addr 2 x proto 2 x port 2)", n)
+	}
+}
