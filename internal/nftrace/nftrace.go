@@ -225,9 +225,8 @@ func (t *Tracer) Err() error {
 }
 
 // Close removes the marking table (by closing the socket that owns it) and
-// stops reading. It waits until the events channel is closed, so callers
-// must not block it: stop reading Events only after Close returns, or drain
-// it meanwhile.
+// stops reading; when it returns, the events channel is closed. Events not
+// yet read may be dropped.
 func (t *Tracer) Close() error {
 	t.closeOnce.Do(func() {
 		close(t.done)
