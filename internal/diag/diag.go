@@ -46,6 +46,7 @@ type Finding struct {
 	Reason   string // drop reason, for drops
 	Location string // the dropping function, for drops
 	Netns    uint32
+	Details  []string // more lines of facts, e.g. the counters that moved
 
 	// Netfilter blame, where known.
 	Hook   string // e.g. "input"
@@ -178,7 +179,7 @@ func counterFindings(s *track.Story, ctx Context, a *Analysis) {
 		if !inStory[c.Netns] {
 			continue
 		}
-		p := fmt.Sprintf("%s %+d (netns %s)", c.Name, c.Delta, ctx.ns(c.Netns))
+		p := fmt.Sprintf("%s %+d in netns %s", c.Name, c.Delta, ctx.ns(c.Netns))
 		if c.Meaning != "" {
 			p += ": " + c.Meaning
 		}
@@ -190,6 +191,7 @@ func counterFindings(s *track.Story, ctx Context, a *Analysis) {
 	a.Findings = append(a.Findings, Finding{
 		Level:   Info,
 		Event:   -1,
-		Message: "kernel counters that moved while tracing: " + strings.Join(parts, "; "),
+		Message: "kernel counters that moved while tracing",
+		Details: parts,
 	})
 }

@@ -193,7 +193,7 @@ func TestAnalyze(t *testing.T) {
 			}
 			var all strings.Builder
 			for _, f := range a.Findings {
-				all.WriteString(f.Message + "\n" + f.Advice + "\n")
+				all.WriteString(f.Message + "\n" + f.Advice + "\n" + strings.Join(f.Details, "\n") + "\n")
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(all.String(), w) {

@@ -82,7 +82,8 @@ func hookBlameRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 		return nil
 	}
 	return []Finding{{Level: Info, Event: -1, Netns: d.Netns,
-		Message: fmt.Sprintf("netfilter hook %s in netns %s, by priority: %s", where, ctx.ns(d.Netns), strings.Join(all, "; "))}}
+		Message: fmt.Sprintf("hook functions at netfilter hook %s in netns %s, by priority", where, ctx.ns(d.Netns)),
+		Details: all}}
 }
 
 func familyOf(name string) uint8 {

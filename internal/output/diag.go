@@ -31,6 +31,9 @@ func (t *Text) Analysis(a *diag.Analysis) error {
 		if f.Table != "" {
 			fmt.Fprintf(t.w, "    netfilter: %s\n", nfWhere(f))
 		}
+		for _, d := range f.Details {
+			fmt.Fprintf(t.w, "    - %s\n", d)
+		}
 		if f.Advice != "" {
 			fmt.Fprintf(t.w, "    advice:   %s\n", f.Advice)
 		}
@@ -84,6 +87,9 @@ func (j *JSON) Analysis(a *diag.Analysis) error {
 		}
 		if f.Netns != 0 {
 			o = append(o, field{"netns", f.Netns})
+		}
+		if len(f.Details) > 0 {
+			o = append(o, field{"details", f.Details})
 		}
 		findings = append(findings, o)
 	}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/skbtrail/skbtrail/internal/counters"
 	"github.com/skbtrail/skbtrail/internal/diag"
 	"github.com/skbtrail/skbtrail/internal/filter"
 	"github.com/skbtrail/skbtrail/internal/host"
@@ -24,9 +25,17 @@ const settle = 150 * time.Millisecond
 // diagnoser gathers what the analysis needs besides the story, and
 // analyses stories once they settled.
 type diagnoser struct {
-	ctx   diag.Context
-	queue []queued
-	names map[uint32]string
+	ctx    diag.Context
+	queue  []queued
+	names  map[uint32]string
+	before map[uint32]counters.Snapshot // counters at start, per namespace
+	paths  map[uint32]string            // namespace file of each traced namespace
+	now    map[uint32]read              // latest counters read, per namespace
+}
+
+type read struct {
+	at   time.Time
+	snap counters.Snapshot
 }
 
 type queued struct {
@@ -39,6 +48,19 @@ func newDiagnoser(ctx context.Context, cfg Config, sess *probe.Session) (*diagno
 	d.ctx.Host = host.Host{}
 	d.ctx.Netns = d.nsName
 	d.ctx.ShowHooks = cfg.Diag.Hooks
+	d.before, d.paths, d.now = map[uint32]counters.Snapshot{}, map[uint32]string{}, map[uint32]read{}
+	for _, path := range tracedNamespaces(cfg.Filter) {
+		ino := netns.Current()
+		if path != "" {
+			var err error
+			if ino, err = netns.Inode(path); err != nil {
+				continue
+			}
+		}
+		if snap, err := counters.Read(path); err == nil {
+			d.before[ino], d.paths[ino] = snap, path
+		}
+	}
 	if feat := kernel.Detect(); !feat.NetfilterLink.OK {
 		fmt.Fprintf(cfg.Log, "skbtrail: netfilter observers unavailable (%s): netfilter drops are blamed from the drop location and the rule trace only\n", feat.NetfilterLink.Detail)
 	} else if err := d.observe(cfg, sess); err != nil {
@@ -131,10 +153,43 @@ func (d *diagnoser) ready(force bool) []*diag.Analysis {
 		if !force && now.Before(q.ready) {
 			break
 		}
-		out = append(out, diag.Analyze(q.s, d.ctx))
+		ctx := d.ctx
+		ctx.Counters = d.counters(q.s)
+		out = append(out, diag.Analyze(q.s, ctx))
 		n++
 	}
 	d.queue = d.queue[n:]
+	return out
+}
+
+// counterReadEvery bounds how often one namespace's counters are read.
+const counterReadEvery = 200 * time.Millisecond
+
+// counters returns the counters that matter and moved since the start in
+// the namespaces the story passed through.
+func (d *diagnoser) counters(s *track.Story) []diag.Counter {
+	var out []diag.Counter
+	seen := map[uint32]bool{}
+	for _, e := range s.Events {
+		ino := e.Netns
+		before, ok := d.before[ino]
+		if seen[ino] || !ok {
+			continue
+		}
+		seen[ino] = true
+		r := d.now[ino]
+		if time.Since(r.at) > counterReadEvery {
+			snap, err := counters.Read(d.paths[ino])
+			if err != nil {
+				continue
+			}
+			r = read{time.Now(), snap}
+			d.now[ino] = r
+		}
+		for _, c := range counters.Notable(counters.Diff(before, r.snap)) {
+			out = append(out, diag.Counter{Netns: ino, Name: c.Name, Delta: c.Delta, Meaning: counters.Explain(c.Name)})
+		}
+	}
 	return out
 }
 
