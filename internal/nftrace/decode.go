@@ -46,6 +46,8 @@ type Packet struct {
 	Sport, Dport uint16     // TCP, UDP, UDP-Lite, SCTP and DCCP
 	ICMPType     uint8      // ICMP and ICMPv6, with Proto 1 or 58
 	ICMPCode     uint8
+	ICMPID       uint16 // the rest of the ICMP header: id and sequence for echo
+	ICMPSeq      uint16
 }
 
 // Attribute numbers of NFT_MSG_TRACE and its verdict, from the kernel's
@@ -288,6 +290,10 @@ func parsePacket(nh, th []byte) Packet {
 	case unix.IPPROTO_ICMP, unix.IPPROTO_ICMPV6:
 		if len(th) >= 2 {
 			p.ICMPType, p.ICMPCode = th[0], th[1]
+		}
+		if len(th) >= 8 {
+			p.ICMPID = binary.BigEndian.Uint16(th[4:6])
+			p.ICMPSeq = binary.BigEndian.Uint16(th[6:8])
 		}
 	}
 	return p

@@ -11,7 +11,7 @@ import (
 // (go test -update) on Linux 6.18.
 func TestDecodeCaptured(t *testing.T) {
 	a4, b4 := netip.MustParseAddr("198.18.194.1"), netip.MustParseAddr("198.18.194.2")
-	echo := Packet{Src: a4, Dst: b4, Proto: 1, ICMPType: 8}
+	echo := Packet{Src: a4, Dst: b4, Proto: 1, ICMPType: 8, ICMPID: 19265, ICMPSeq: 1}
 	for _, tt := range []struct {
 		file string
 		want Event
@@ -26,7 +26,7 @@ func TestDecodeCaptured(t *testing.T) {
 			Type: "rule", Verdict: "drop", NFProto: "ip", Iif: 2, Packet: echo}},
 		{"iptables-drop.bin", Event{ID: 1798576351, Family: "ip", Table: "filter", Chain: "INPUT", Handle: 2,
 			Type: "rule", Verdict: "drop", NFProto: "ip", Iif: 2,
-			Packet: Packet{Src: netip.MustParseAddr("198.18.48.1"), Dst: netip.MustParseAddr("198.18.48.2"), Proto: 1, ICMPType: 8}}},
+			Packet: Packet{Src: netip.MustParseAddr("198.18.48.1"), Dst: netip.MustParseAddr("198.18.48.2"), Proto: 1, ICMPType: 8, ICMPID: 19351, ICMPSeq: 1}}},
 		{"tcp6-reject.bin", Event{ID: 1201899537, Family: "inet", Table: "usr", Chain: "input", Handle: 2,
 			Type: "rule", Verdict: "drop", NFProto: "ip6", Iif: 2,
 			Packet: Packet{Src: netip.MustParseAddr("fd00:5b7:5a4d::1"), Dst: netip.MustParseAddr("fd00:5b7:5a4d::2"), Proto: 6, Sport: 38174, Dport: 7}}},

@@ -168,7 +168,7 @@ func TestNftablesDrop(t *testing.T) {
 	drop := evs[len(evs)-1]
 	want := Event{ID: drop.ID, Family: "inet", Table: "usr", Chain: "input", Handle: handle, Type: "rule", Verdict: "drop", NFProto: "ip",
 		Iif: drop.Iif, Mark: 0, Time: drop.Time,
-		Packet: Packet{Src: p.a4, Dst: p.b4, Proto: 1, ICMPType: 8}, Rule: "icmp type echo-request drop"}
+		Packet: Packet{Src: p.a4, Dst: p.b4, Proto: 1, ICMPType: 8, ICMPID: drop.Packet.ICMPID, ICMPSeq: 1}, Rule: "icmp type echo-request drop"}
 	if drop != want {
 		t.Errorf("drop event\n got %+v\nwant %+v", drop, want)
 	}

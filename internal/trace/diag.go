@@ -5,15 +5,20 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/skbtrail/skbtrail/internal/counters"
 	"github.com/skbtrail/skbtrail/internal/diag"
+	"github.com/skbtrail/skbtrail/internal/event"
 	"github.com/skbtrail/skbtrail/internal/filter"
 	"github.com/skbtrail/skbtrail/internal/host"
 	"github.com/skbtrail/skbtrail/internal/kernel"
 	"github.com/skbtrail/skbtrail/internal/netns"
 	"github.com/skbtrail/skbtrail/internal/nfhooks"
+	"github.com/skbtrail/skbtrail/internal/nftrace"
 	"github.com/skbtrail/skbtrail/internal/probe"
 	"github.com/skbtrail/skbtrail/internal/track"
 )
@@ -31,7 +36,14 @@ type diagnoser struct {
 	before map[uint32]counters.Snapshot // counters at start, per namespace
 	paths  map[uint32]string            // namespace file of each traced namespace
 	now    map[uint32]read              // latest counters read, per namespace
+
+	mu      sync.Mutex
+	hits    []diag.RuleHit // rule trace events, newest last
+	tracers []*nftrace.Tracer
 }
+
+// keepHits bounds the rule trace events kept for joining to packets.
+const keepHits = 4096
 
 type read struct {
 	at   time.Time
@@ -60,6 +72,9 @@ func newDiagnoser(ctx context.Context, cfg Config, sess *probe.Session) (*diagno
 		if snap, err := counters.Read(path); err == nil {
 			d.before[ino], d.paths[ino] = snap, path
 		}
+	}
+	if !cfg.Diag.NoNFTrace {
+		d.ruleTrace(ctx, cfg)
 	}
 	if feat := kernel.Detect(); !feat.NetfilterLink.OK {
 		fmt.Fprintf(cfg.Log, "skbtrail: netfilter observers unavailable (%s): netfilter drops are blamed from the drop location and the rule trace only\n", feat.NetfilterLink.Detail)
@@ -155,6 +170,9 @@ func (d *diagnoser) ready(force bool) []*diag.Analysis {
 		}
 		ctx := d.ctx
 		ctx.Counters = d.counters(q.s)
+		d.mu.Lock()
+		ctx.Rules = slices.Clone(d.hits)
+		d.mu.Unlock()
 		out = append(out, diag.Analyze(q.s, ctx))
 		n++
 	}
@@ -193,5 +211,65 @@ func (d *diagnoser) counters(s *track.Story) []diag.Counter {
 	return out
 }
 
-// Close releases what the diagnoser holds.
-func (d *diagnoser) Close() error { return nil }
+// ruleTrace starts the nftables rule trace in every traced namespace and
+// collects its events. A namespace where it cannot start is reported once.
+func (d *diagnoser) ruleTrace(ctx context.Context, cfg Config) {
+	var failed []string
+	var firstErr error
+	for _, path := range tracedNamespaces(cfg.Filter) {
+		ino := netns.Current()
+		if path != "" {
+			var err error
+			if ino, err = netns.Inode(path); err != nil {
+				continue
+			}
+		}
+		t, err := nftrace.Start(ctx, nftrace.Options{Netns: path, Filter: cfg.Filter})
+		if err != nil {
+			failed = append(failed, d.nsName(ino))
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		d.tracers = append(d.tracers, t)
+		go d.collect(t, ino)
+	}
+	if firstErr != nil {
+		fmt.Fprintf(cfg.Log, "skbtrail: warning: no nftables rule trace in netns %s: %v\n", strings.Join(failed, ", "), firstErr)
+	}
+}
+
+// collect turns a tracer's events into rule hits until it closes.
+func (d *diagnoser) collect(t *nftrace.Tracer, ino uint32) {
+	for e := range t.Events() {
+		h := diag.RuleHit{
+			Netns: ino, Family: e.Family, Table: e.Table, Chain: e.Chain, Handle: e.Handle,
+			Rule: e.Rule, Verdict: e.Verdict, Policy: e.Type == "policy",
+			Packet: event.Packet{
+				Source: event.FromHeaders, Src: e.Packet.Src, Dst: e.Packet.Dst, Proto: e.Packet.Proto,
+				Sport: e.Packet.Sport, Dport: e.Packet.Dport, ICMPType: e.Packet.ICMPType,
+				ICMPCode: e.Packet.ICMPCode, ICMPID: e.Packet.ICMPID, ICMPSeq: e.Packet.ICMPSeq,
+			},
+		}
+		if e.Packet.Src.Is4() {
+			h.Packet.Family = 4
+		} else if e.Packet.Src.Is6() {
+			h.Packet.Family = 6
+		}
+		d.mu.Lock()
+		d.hits = append(d.hits, h)
+		if len(d.hits) > keepHits {
+			d.hits = slices.Delete(d.hits, 0, len(d.hits)-keepHits)
+		}
+		d.mu.Unlock()
+	}
+}
+
+// Close stops the rule trace; the kernel removes its tables.
+func (d *diagnoser) Close() error {
+	for _, t := range d.tracers {
+		t.Close()
+	}
+	return nil
+}
