@@ -33,6 +33,7 @@ type diagnoser struct {
 	ctx    diag.Context
 	queue  []queued
 	names  map[uint32]string
+	spaces []space                      // the traced namespaces
 	before map[uint32]counters.Snapshot // counters at start, per namespace
 	paths  map[uint32]string            // namespace file of each traced namespace
 	now    map[uint32]read              // latest counters read, per namespace
@@ -56,19 +57,13 @@ type queued struct {
 }
 
 func newDiagnoser(ctx context.Context, cfg Config, sess *probe.Session) (*diagnoser, error) {
-	d := &diagnoser{names: netns.Names()}
+	d := &diagnoser{names: netns.Names(), spaces: tracedNamespaces(cfg.Filter)}
 	d.ctx.Host = host.Host{}
 	d.ctx.Netns = d.nsName
 	d.ctx.ShowHooks = cfg.Diag.Hooks
 	d.before, d.paths, d.now = map[uint32]counters.Snapshot{}, map[uint32]string{}, map[uint32]read{}
-	for _, path := range tracedNamespaces(cfg.Filter) {
-		ino := netns.Current()
-		if path != "" {
-			var err error
-			if ino, err = netns.Inode(path); err != nil {
-				continue
-			}
-		}
+	for _, sp := range d.spaces {
+		path, ino := sp.path, sp.ino
 		if snap, err := counters.Read(path); err == nil {
 			d.before[ino], d.paths[ino] = snap, path
 		}
@@ -84,17 +79,27 @@ func newDiagnoser(ctx context.Context, cfg Config, sess *probe.Session) (*diagno
 	return d, nil
 }
 
-// tracedNamespaces returns the paths of the namespaces the filter selects:
-// the one of --netns, else the current one and every one under /run/netns.
-func tracedNamespaces(f filter.Filter) []string {
+// space is a traced network namespace: a path to its file ("" for the
+// current one) and its inode.
+type space struct {
+	path string
+	ino  uint32
+}
+
+// tracedNamespaces returns the namespaces the filter selects: the one of
+// --netns, else the current one and every one under /run/netns.
+func tracedNamespaces(f filter.Filter) []space {
 	if f.Netns != 0 {
-		return []string{netns.Path(f.Netns)}
+		return []space{{netns.Path(f.Netns), f.Netns}}
 	}
-	paths := []string{""}
+	out := []space{{"", netns.Current()}}
 	for _, name := range netns.List() {
-		paths = append(paths, filepath.Join(netns.Dir, name))
+		path := filepath.Join(netns.Dir, name)
+		if ino, err := netns.Inode(path); err == nil {
+			out = append(out, space{path, ino})
+		}
 	}
-	return paths
+	return out
 }
 
 // families returns the netfilter families the filter can match.
@@ -122,14 +127,8 @@ func (d *diagnoser) observe(cfg Config, sess *probe.Session) error {
 	d.ctx.Hooks = map[uint32]diag.Hooks{}
 	fams := families(cfg.Filter)
 	var plans []probe.Plan
-	for _, path := range tracedNamespaces(cfg.Filter) {
-		ino := netns.Current()
-		if path != "" {
-			var err error
-			if ino, err = netns.Inode(path); err != nil {
-				continue // gone meanwhile
-			}
-		}
+	for _, sp := range d.spaces {
+		path, ino := sp.path, sp.ino
 		fns, err := nfhooks.List(path)
 		if err != nil {
 			fmt.Fprintf(cfg.Log, "skbtrail: warning: netfilter hooks of netns %s: %v\n", d.nsName(ino), err)
@@ -216,14 +215,8 @@ func (d *diagnoser) counters(s *track.Story) []diag.Counter {
 func (d *diagnoser) ruleTrace(ctx context.Context, cfg Config) {
 	var failed []string
 	var firstErr error
-	for _, path := range tracedNamespaces(cfg.Filter) {
-		ino := netns.Current()
-		if path != "" {
-			var err error
-			if ino, err = netns.Inode(path); err != nil {
-				continue
-			}
-		}
+	for _, sp := range d.spaces {
+		path, ino := sp.path, sp.ino
 		t, err := nftrace.Start(ctx, nftrace.Options{Netns: path, Filter: cfg.Filter})
 		if err != nil {
 			failed = append(failed, d.nsName(ino))
