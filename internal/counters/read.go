@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 
-	"github.com/vishvananda/netns"
+	"github.com/skbtrail/skbtrail/internal/netns"
 )
 
 // threadNet is the calling thread's view of /proc/net. /proc/self/net (and
@@ -59,50 +59,13 @@ func Read(ns string) (Snapshot, error) {
 		defer runtime.UnlockOSThread()
 		return readDir(threadNet)
 	}
-	target, err := netns.GetFromPath(ns)
+	var snap Snapshot
+	err := netns.Do(ns, func() (err error) {
+		snap, err = readDir(threadNet)
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("counters: open network namespace %s: %w (give a namespace file such as /run/netns/NAME or /proc/PID/ns/net, and run as root)", ns, err)
-	}
-	defer target.Close()
-
-	type result struct {
-		snap Snapshot
-		err  error
-	}
-	done := make(chan result, 1)
-	go func() {
-		snap, err := readIn(target, ns)
-		done <- result{snap, err}
-	}()
-	r := <-done
-	return r.snap, r.err
-}
-
-// readIn reads the counters of namespace target (opened from path) on the
-// calling goroutine's thread, which it locks and switches into target. It
-// must run on a goroutine of its own: when the thread cannot be switched back
-// it stays locked, so the Go runtime ends the thread when the goroutine exits
-// instead of running other goroutines in the wrong namespace.
-func readIn(target netns.NsHandle, path string) (Snapshot, error) {
-	runtime.LockOSThread()
-	origin, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return nil, fmt.Errorf("counters: open the current network namespace: %w", err)
-	}
-	defer origin.Close()
-	if err := netns.Set(target); err != nil {
-		runtime.UnlockOSThread()
-		return nil, fmt.Errorf("counters: enter network namespace %s: %w (needs CAP_SYS_ADMIN: run as root)", path, err)
-	}
-	snap, err := readDir(threadNet)
-	if errBack := netns.Set(origin); errBack != nil {
-		// Leave the thread locked: it dies with this goroutine.
-		return nil, errors.Join(err, fmt.Errorf("counters: return to the original network namespace: %w", errBack))
-	}
-	runtime.UnlockOSThread()
-	if err != nil {
-		return nil, fmt.Errorf("%w (in network namespace %s)", err, path)
+		return nil, fmt.Errorf("counters: %w (give a namespace file such as /run/netns/NAME or /proc/PID/ns/net, and run as root)", err)
 	}
 	return snap, nil
 }
