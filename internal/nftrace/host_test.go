@@ -21,6 +21,7 @@ import (
 
 	"github.com/mdlayher/netlink"
 	"github.com/skbtrail/skbtrail/internal/filter"
+	"github.com/skbtrail/skbtrail/internal/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -235,7 +236,7 @@ func TestTCPPortsIPv6(t *testing.T) {
 	run(t, "ip", "netns", "exec", p.b, "nft", "add table inet usr; add chain inet usr input { type filter hook input priority 0; policy accept; }; add rule inet usr input tcp dport 7 counter reject with tcp reset")
 	stop := capture(t, p.pathB, "tcp6-reject")
 	tr := start(t, p.pathB, filter.Filter{Daddr: netip.PrefixFrom(p.b6, 128), Dport: 7})
-	inNetns(p.pathA, func() error {
+	netns.Do(p.pathA, func() error {
 		c, err := net.DialTimeout("tcp", netip.AddrPortFrom(p.b6, 7).String(), time.Second)
 		if err == nil {
 			c.Close()
@@ -342,7 +343,7 @@ func capture(t *testing.T, ns, name string) (stop func()) {
 		return func() {}
 	}
 	var c *netlink.Conn
-	err := inNetns(ns, func() error {
+	err := netns.Do(ns, func() error {
 		var err error
 		if c, err = netlink.Dial(unix.NETLINK_NETFILTER, nil); err != nil {
 			return err

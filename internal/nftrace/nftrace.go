@@ -33,6 +33,7 @@ import (
 	"github.com/google/nftables"
 	"github.com/mdlayher/netlink"
 	"github.com/skbtrail/skbtrail/internal/filter"
+	"github.com/skbtrail/skbtrail/internal/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -94,7 +95,7 @@ func Start(ctx context.Context, opts Options) (*Tracer, error) {
 		readDone: make(chan struct{}),
 	}
 	var owner *netlink.Conn
-	err := inNetns(opts.Netns, func() error {
+	err := netns.Do(opts.Netns, func() error {
 		var err error
 		// Join the trace group before any packet is marked, so that no
 		// event is missed.
@@ -342,13 +343,13 @@ func matches(f filter.Filter, p Packet) bool {
 }
 
 // Tables returns the tables nftrace created that exist in the network
-// namespace at netns ("" = the current one), as "FAMILY NAME" ("inet
+// namespace at ns ("" = the current one), as "FAMILY NAME" ("inet
 // skbtrail_4242"). As the kernel removes each table with the socket owning
 // it, the list is empty unless a Tracer is running; tests use it to check
 // that nothing is left behind.
-func Tables(netns string) ([]string, error) {
+func Tables(ns string) ([]string, error) {
 	var names []string
-	err := inNetns(netns, func() error {
+	err := netns.Do(ns, func() error {
 		c, err := nftables.New()
 		if err != nil {
 			return err

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/skbtrail/skbtrail/internal/netns"
 )
 
 // RuleText returns the rule with the given handle as `nft -a list` prints
@@ -74,17 +76,17 @@ func (c *ruleCache) text(netns, family, table, chain string, handle uint64) stri
 	return rules[handle]
 }
 
-// listChain runs `nft -a list chain` in the namespace at netns. Starting
+// listChain runs `nft -a list chain` in the namespace at ns. Starting
 // the process from a thread switched into the namespace starts it there
 // (a child inherits the namespaces of the thread that forks it), which
 // `ip netns exec` cannot do for a namespace given as a path.
-func listChain(nft, netns, family, table, chain string, timeout time.Duration) (map[uint64]string, error) {
+func listChain(nft, ns, family, table, chain string, timeout time.Duration) (map[uint64]string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, nft, "-a", "list", "chain", family, quote(table), quote(chain))
 	var out bytes.Buffer
 	cmd.Stdout = &out
-	if err := inNetns(netns, cmd.Start); err != nil {
+	if err := netns.Do(ns, cmd.Start); err != nil {
 		return nil, err
 	}
 	if err := cmd.Wait(); err != nil {
