@@ -91,7 +91,10 @@ func Open(opts Options) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	feat := kernel.Detect()
+	// Detect() probes every program type (a quarter second); tracing
+	// only needs to know whether tp_btf loads, which the load below
+	// finds out, falling back to raw_tp.
+	feat := kernel.Features{TpBtf: kernel.Support{OK: true}, RawTp: kernel.Support{OK: true}}
 	spec, err := loadTracepoint()
 	if err != nil {
 		return nil, fmt.Errorf("load BPF object: %w", err)

@@ -15,7 +15,6 @@ import (
 	"github.com/skbtrail/skbtrail/internal/event"
 	"github.com/skbtrail/skbtrail/internal/filter"
 	"github.com/skbtrail/skbtrail/internal/host"
-	"github.com/skbtrail/skbtrail/internal/kernel"
 	"github.com/skbtrail/skbtrail/internal/netns"
 	"github.com/skbtrail/skbtrail/internal/nfhooks"
 	"github.com/skbtrail/skbtrail/internal/nftrace"
@@ -71,10 +70,9 @@ func newDiagnoser(ctx context.Context, cfg Config, sess *probe.Session) (*diagno
 	if !cfg.Diag.NoNFTrace {
 		d.ruleTrace(ctx, cfg)
 	}
-	if feat := kernel.Detect(); !feat.NetfilterLink.OK {
-		fmt.Fprintf(cfg.Log, "skbtrail: netfilter observers unavailable (%s): netfilter drops are blamed from the drop location and the rule trace only\n", feat.NetfilterLink.Detail)
-	} else if err := d.observe(cfg, sess); err != nil {
-		fmt.Fprintf(cfg.Log, "skbtrail: warning: netfilter observers: %v\n", err)
+	if err := d.observe(cfg, sess); err != nil {
+		fmt.Fprintf(cfg.Log, "skbtrail: netfilter observers unavailable (%v): netfilter drops are blamed from the drop location and the rule trace only\n", err)
+		d.ctx.Hooks = nil
 	}
 	return d, nil
 }

@@ -65,11 +65,16 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 	if err != nil {
 		fmt.Fprintf(cfg.Log, "skbtrail: warning: %v: drop reasons are shown as numbers\n", err)
 	}
-	syms, err := kernel.LoadSymbols()
-	if err != nil {
-		fmt.Fprintf(cfg.Log, "skbtrail: warning: %v: drop locations are shown as addresses\n", err)
-		syms = nil
-	}
+	// kallsyms takes a while to read: do it while the probes load.
+	symc := make(chan *kernel.Symbols, 1)
+	go func() {
+		syms, err := kernel.LoadSymbols()
+		if err != nil {
+			fmt.Fprintf(cfg.Log, "skbtrail: warning: %v: drop locations are shown as addresses\n", err)
+			syms = nil
+		}
+		symc <- syms
+	}()
 	sess, err := probe.Open(probe.Options{Filter: cfg.Filter, Tracers: cfg.Tracers, RingSize: cfg.RingSize})
 	if err != nil {
 		return st, err
@@ -82,7 +87,7 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 		}
 		fmt.Fprintln(cfg.Log)
 	}
-	r := &runner{cfg: cfg, dec: event.NewDecoder(reasons, syms), tr: &track.Tracker{}}
+	r := &runner{cfg: cfg, dec: event.NewDecoder(reasons, <-symc), tr: &track.Tracker{}}
 	if cfg.Diag.Enabled {
 		r.diag, err = newDiagnoser(ctx, cfg, sess)
 		if err != nil {
