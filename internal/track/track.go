@@ -3,6 +3,7 @@
 package track
 
 import (
+	"net/netip"
 	"sort"
 	"time"
 
@@ -68,14 +69,21 @@ func (t *Tracker) Add(e event.Event) []*Story {
 	}
 	if e.Skb == 0 {
 		// An event without an skb (a route lookup, a socket event)
-		// on this CPU belongs to the packet being handled there now.
+		// on this CPU belongs to the packet being handled there now:
+		// of those that fit, the one seen last (earlier packets of the
+		// same flow may still be open, queued on a socket).
+		var now *Story
 		for _, s := range t.open {
 			last := s.Events[len(s.Events)-1]
-			if last.CPU == e.CPU && s.last+pendingWindow >= e.Kernel && fits(last.Packet, e.Packet) {
-				t.append(s, e)
-				t.Claimed = append(t.Claimed, e)
-				return nil
+			if last.CPU == e.CPU && s.last+pendingWindow >= e.Kernel && fits(last.Packet, e.Packet) &&
+				(now == nil || s.last > now.last) {
+				now = s
 			}
+		}
+		if now != nil {
+			t.append(now, e)
+			t.Claimed = append(t.Claimed, e)
+			return nil
 		}
 		if e.Probe == probe.FibTableLookup {
 			// Output routes are looked up before the skb exists:
@@ -126,15 +134,19 @@ func (t *Tracker) claim(s *Story, e event.Event) {
 
 // fits reports whether an skb-less event's addresses fit packet p. A route
 // lookup's flow must have p's destination, and its source unless the lookup
-// had none yet; a socket event must have p's addresses and ports.
+// had none yet; a socket event must have p's addresses and ports, except
+// those the socket leaves open: an unconnected socket (a UDP server) has no
+// remote address and port, and one bound to any address no local address.
 func fits(p, x event.Packet) bool {
-	if p.Family == 0 || p.Family != x.Family || p.Dst != x.Dst {
+	if p.Family == 0 || p.Family != x.Family {
 		return false
 	}
 	if x.Source == event.FromFlow {
-		return !x.Src.IsValid() || x.Src.IsUnspecified() || x.Src == p.Src
+		return p.Dst == x.Dst && (!x.Src.IsValid() || x.Src.IsUnspecified() || x.Src == p.Src)
 	}
-	return x.Src == p.Src && x.Sport == p.Sport && x.Dport == p.Dport
+	open := func(a netip.Addr) bool { return !a.IsValid() || a.IsUnspecified() }
+	return (x.Dst == p.Dst || open(x.Dst)) && x.Dport == p.Dport &&
+		(x.Src == p.Src && x.Sport == p.Sport || open(x.Src) && x.Sport == 0)
 }
 
 // Expire returns stories idle since before now-Idle (now in kernel

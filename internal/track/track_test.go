@@ -25,6 +25,16 @@ func ev(t uint64, cpu uint32, skb uint64, probe string) event.Event {
 		Packet: event.Packet{Source: src, Family: 4, Proto: 1, Src: a, Dst: b}}
 }
 
+// udp makes e a UDP packet src:sport > dst:dport; a socket event's
+// addresses are the socket's (local as the destination).
+func udp(e event.Event, src netip.Addr, sport uint16, dst netip.Addr, dport uint16) event.Event {
+	if e.Skb == 0 {
+		e.Packet.Source = event.FromSock
+	}
+	e.Packet.Proto, e.Packet.Src, e.Packet.Sport, e.Packet.Dst, e.Packet.Dport = 17, src, sport, dst, dport
+	return e
+}
+
 func TestStories(t *testing.T) {
 	ms := uint64(time.Millisecond)
 	tests := []struct {
@@ -105,6 +115,65 @@ func TestStories(t *testing.T) {
 			},
 			ends:    []int{1, 2},
 			dropped: []bool{false, false},
+		},
+		{
+			// udp_fail_queue_rcv_skb names the socket, not the skb; a UDP
+			// server's socket has no remote end.
+			name: "event of an unconnected socket joins its datagram",
+			events: []event.Event{
+				udp(ev(1, 0, 0x50, "netif_receive_skb"), a, 40000, b, 53),
+				udp(ev(2, 0, 0, "udp_fail_queue_rcv_skb"), netip.IPv4Unspecified(), 0, b, 53),
+				udp(ev(3, 0, 0x50, "kfree_skb"), a, 40000, b, 53),
+			},
+			ends:    []int{3},
+			dropped: []bool{true},
+			claimed: 1,
+		},
+		{
+			name: "socket event joins the datagram handled now, not one queued before",
+			events: []event.Event{
+				udp(ev(1, 0, 0x60, "netif_receive_skb"), a, 40000, b, 53), // queued on the socket, never freed
+				udp(ev(2, 0, 0x61, "netif_receive_skb"), a, 40000, b, 53),
+				udp(ev(3, 0, 0x62, "netif_receive_skb"), a, 40000, b, 53),
+				udp(ev(4, 0, 0, "udp_fail_queue_rcv_skb"), netip.IPv4Unspecified(), 0, b, 53),
+				udp(ev(5, 0, 0x62, "kfree_skb"), a, 40000, b, 53),
+				udp(ev(6, 1, 0x60, "consume_skb"), a, 40000, b, 53), // read at last
+				udp(ev(7, 1, 0x61, "consume_skb"), a, 40000, b, 53),
+			},
+			ends:    []int{3, 2, 2},
+			dropped: []bool{true, false, false},
+			claimed: 1,
+		},
+		{
+			name: "socket bound to any address joins its datagram",
+			events: []event.Event{
+				udp(ev(1, 0, 0x50, "netif_receive_skb"), a, 40000, b, 53),
+				udp(ev(2, 0, 0, "udp_fail_queue_rcv_skb"), netip.IPv4Unspecified(), 0, netip.IPv4Unspecified(), 53),
+				udp(ev(3, 0, 0x50, "kfree_skb"), a, 40000, b, 53),
+			},
+			ends:    []int{3},
+			dropped: []bool{true},
+			claimed: 1,
+		},
+		{
+			name: "socket of another port does not join",
+			events: []event.Event{
+				udp(ev(1, 0, 0x50, "netif_receive_skb"), a, 40000, b, 53),
+				udp(ev(2, 0, 0, "udp_fail_queue_rcv_skb"), netip.IPv4Unspecified(), 0, b, 54),
+				udp(ev(3, 0, 0x50, "kfree_skb"), a, 40000, b, 53),
+			},
+			ends:    []int{1, 2},
+			dropped: []bool{false, true},
+		},
+		{
+			name: "connected socket of another peer does not join",
+			events: []event.Event{
+				udp(ev(1, 0, 0x50, "netif_receive_skb"), a, 40000, b, 53),
+				udp(ev(2, 0, 0, "udp_fail_queue_rcv_skb"), a, 40001, b, 53),
+				udp(ev(3, 0, 0x50, "kfree_skb"), a, 40000, b, 53),
+			},
+			ends:    []int{1, 2},
+			dropped: []bool{false, true},
 		},
 		{
 			name: "address reused after free starts a new story",
