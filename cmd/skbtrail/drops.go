@@ -151,20 +151,31 @@ func runDrops(args []string, stdout, stderr io.Writer) error {
 // countDrops attaches the drop counter and reports until ctx is done, the
 // count of intervals is reached or the duration is over.
 func countDrops(ctx context.Context, fl dropsFlags, f filter.Filter, stdout, stderr io.Writer) error {
-	// Names first, so that the first report has them; the kernel work next.
-	var namer drops.Namer
-	if spec, err := kernel.BTF(); err == nil {
-		if r, err := kernel.LoadReasons(spec); err == nil {
-			namer.Reason = r.Name
-		} else {
-			fmt.Fprintf(stderr, "skbtrail: warning: %v: drop reasons are shown as numbers\n", err)
+	// Kernel symbols and drop reason names load while the program is
+	// loaded and attached (they are independent): start-up is the longer
+	// of the two, not their sum. The first report waits for them.
+	type names struct {
+		reason func(uint32) string
+		symbol func(uint64) string
+		warn   []string
+	}
+	namesc := make(chan names, 1)
+	go func() {
+		var n names
+		if spec, err := kernel.BTF(); err == nil {
+			if r, err := kernel.LoadReasons(spec); err == nil {
+				n.reason = r.Name
+			} else {
+				n.warn = append(n.warn, fmt.Sprintf("%v: drop reasons are shown as numbers", err))
+			}
 		}
-	}
-	if syms, err := kernel.LoadSymbols(); err == nil {
-		namer.Symbol = syms.Symbolize
-	} else {
-		fmt.Fprintf(stderr, "skbtrail: warning: %v: drop locations are shown as addresses\n", err)
-	}
+		if syms, err := kernel.LoadSymbols(); err == nil {
+			n.symbol = syms.Symbolize
+		} else {
+			n.warn = append(n.warn, fmt.Sprintf("%v: drop locations are shown as addresses", err))
+		}
+		namesc <- n
+	}()
 
 	var srv interface{ Close() error }
 	var metrics *output.Metrics
@@ -185,6 +196,7 @@ func countDrops(ctx context.Context, fl dropsFlags, f filter.Filter, stdout, std
 		return err
 	}
 	defer dr.Close()
+	var namer drops.Namer
 	if fl.stack {
 		namer.Stack = dr.Stack
 	}
@@ -193,6 +205,7 @@ func countDrops(ctx context.Context, fl dropsFlags, f filter.Filter, stdout, std
 	}
 	start := time.Now()
 	agg := drops.New(namer, start)
+	namesReady := false
 
 	var out output.DropsRenderer
 	if fl.jsonOut {
@@ -223,6 +236,13 @@ func countDrops(ctx context.Context, fl dropsFlags, f filter.Filter, stdout, std
 	var buf []probe.DropCount
 	intervals := 0
 	report := func() error {
+		if !namesReady {
+			n := <-namesc
+			for _, w := range n.warn {
+				fmt.Fprintf(stderr, "skbtrail: warning: %s\n", w)
+			}
+			agg.Namer.Reason, agg.Namer.Symbol, namesReady = n.reason, n.symbol, true
+		}
 		var err error
 		buf, err = dr.Read(buf)
 		if err != nil {
