@@ -20,13 +20,14 @@ import (
 )
 
 // nsPrefix starts the name of every namespace these tests create:
-// sbt-<pid><rand>-a and -b, pid the test process's id in 6 hex digits and
-// rand 4 more. At start a run deletes the leftovers of interrupted ones:
-// names of exactly that form whose process is gone (nsLeftover), so that
-// runs at the same time leave each other alone.
+// sbt-<pid><rand>-a and -b (and -r for a router between them), pid the
+// test process's id in 6 hex digits and rand 4 more. At start a run
+// deletes the leftovers of interrupted ones: names of exactly that form
+// whose process is gone (nsLeftover), so that runs at the same time leave
+// each other alone.
 const nsPrefix = "sbt-"
 
-var nsLeftover = regexp.MustCompile(`^sbt-([0-9a-f]{6})[0-9a-f]{4}-[ab]$`)
+var nsLeftover = regexp.MustCompile(`^sbt-([0-9a-f]{6})[0-9a-f]{4}-[abr]$`)
 
 // cmdTimeout bounds every helper command (ip, nft, ping, ...).
 const cmdTimeout = 20 * time.Second
