@@ -23,7 +23,7 @@ var rules = []rule{
 	{"Ip* OutNoRoutes", "packets not sent: no route to the destination"},
 	{"Ip* InAddrErrors", "packets dropped: destination address not valid here (not local, and not forwarded: is forwarding off?)"},
 	{"Ip* InHdrErrors", "packets dropped: bad IP header, or TTL/hop limit ran out while forwarding"},
-	{"Ip ForwDatagrams", "IPv4 packets forwarded"},
+	{"Ip ForwDatagrams", "IPv4 packets routed for forwarding (counted before the FORWARD hook, so also ones a firewall then drops)"},
 	{"Ip6 OutForwDatagrams", "IPv6 packets forwarded"},
 	{"Ip6 InTooBigErrors", "IPv6 packets too big for the next link's MTU (Packet Too Big sent)"},
 	{"Ip* FragFails", "packets dropped: bigger than the MTU and not allowed to fragment"},

@@ -19,7 +19,7 @@ func TestExplain(t *testing.T) {
 		{"IpExt InNoRoutes", "no route"},
 		{"Ip6 InNoRoutes", "no route"},
 		{"Ip InAddrErrors", "forwarding off"},
-		{"Ip ForwDatagrams", "forwarded"},
+		{"Ip ForwDatagrams", "forwarding"},
 		{"TcpExt TCPBacklogDrop", "backlog"},
 		{"TcpExt IPReversePathFilter", "rp_filter"},
 		{"TcpExt TCPDeferAcceptDrop", "dropped"}, // by the catch-all

@@ -160,6 +160,17 @@ func TestAnalyze(t *testing.T) {
 			want:  []string{"NAT (destination NAT)", "198.18.5.2:80", "198.18.6.2:8080", "forwarded in netns 4026532002 from vB to vC"},
 		},
 		{
+			name: "NAT named at the netfilter hook",
+			events: []ev{
+				at("nf_observe", nsB, "vB", pkt(6, ipA, ipB, 40000, 80), event.Fact{Key: "nf_family", Value: "ip"},
+					event.Fact{Key: "nf_hook", Value: "prerouting"}, event.Fact{Key: "nf_priority", Value: int32(-199)}),
+				at("nf_observe", nsB, "vB", pkt(6, ipA, ipC, 40000, 8080), event.Fact{Key: "nf_family", Value: "ip"},
+					event.Fact{Key: "nf_hook", Value: "prerouting"}, event.Fact{Key: "nf_priority", Value: int32(-99)}),
+			},
+			worst: Info,
+			want:  []string{"between netfilter ip prerouting (after priority -199) and netfilter ip prerouting (after priority -99)"},
+		},
+		{
 			name: "receive buffer full",
 			events: []ev{
 				at("sock_rcvqueue_full", nsB, "vB", udp, event.Fact{Key: "rcvbuf", Value: uint32(2304)}, event.Fact{Key: "rmem", Value: uint32(4352)}),
