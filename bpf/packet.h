@@ -164,8 +164,11 @@ static __always_inline int parse_ipv6(const __u8 *l3, struct pkt *p)
 	return 1;
 }
 
-/* Fills p from the skb's headers. Returns 1 when an IP header was found. */
-static __always_inline int parse_skb(struct sk_buff *skb, struct pkt *p)
+/*
+ * Fills p from the skb's headers. Returns 1 when an IP header was found, and
+ * then sets *l3p to it.
+ */
+static __always_inline int parse_skb_l3(struct sk_buff *skb, struct pkt *p, const __u8 **l3p)
 {
 	unsigned char *head = BPF_CORE_READ(skb, head);
 	__u16 nh = BPF_CORE_READ(skb, network_header);
@@ -184,6 +187,7 @@ static __always_inline int parse_skb(struct sk_buff *skb, struct pkt *p)
 		l3 = BPF_CORE_READ(skb, data);
 	if (bpf_probe_read_kernel(&v, 1, l3))
 		return 0;
+	*l3p = l3;
 	switch (v >> 4) {
 	case 4:
 		return proto != ETH_P_IPV6 && parse_ipv4(l3, p);
@@ -191,6 +195,26 @@ static __always_inline int parse_skb(struct sk_buff *skb, struct pkt *p)
 		return proto != ETH_P_IP && parse_ipv6(l3, p);
 	}
 	return 0;
+}
+
+/* Fills p from the skb's headers. Returns 1 when an IP header was found. */
+static __always_inline int parse_skb(struct sk_buff *skb, struct pkt *p)
+{
+	const __u8 *l3;
+
+	return parse_skb_l3(skb, p, &l3);
+}
+
+/* How many bytes of the skb's linear data there are from l3 on (0..65535). */
+static __always_inline __u32 linear_from(struct sk_buff *skb, const __u8 *l3)
+{
+	const __u8 *head = BPF_CORE_READ(skb, head);
+	__u32 tail = BPF_CORE_READ(skb, tail); /* an offset from head on 64-bit */
+	__s64 n = (__s64)(head + tail - l3);
+
+	if (n <= 0)
+		return 0;
+	return n > 0xffff ? 0xffff : (__u32)n;
 }
 
 /*

@@ -89,6 +89,35 @@ struct {
 	__type(value, __u64); /* its data buffer (skb->head) when last seen */
 } followed SEC(".maps");
 
+/*
+ * With --pcap: an event is followed by the first bytes of the packet from
+ * its IP header on. snaplen is in .rodata, so the verifier knows the record
+ * size (bpf_ringbuf_reserve wants a constant) and, when it is 0, drops the
+ * copying path altogether: without --pcap nothing changes.
+ */
+const volatile __u32 snaplen = 0;
+
+struct event_data {
+	__u32 caplen; /* bytes in data: min(snaplen, linear bytes from L3) */
+	__u32 pad;
+	__u8 data[];
+};
+
+/*
+ * A tcpdump filter expression (the positional argument): with pcap_filter
+ * set, the loader replaces filter_pcap_l3's body with the expression
+ * compiled by libpcap for raw IP and translated to eBPF (internal/pcap).
+ * It is called with the packet's IP header and the bytes readable from
+ * there, reads them with bpf_probe_read_kernel, and returns 1 for a match.
+ * The stub body never runs; it only keeps clang from seeing a constant.
+ */
+const volatile __u8 pcap_filter = 0;
+
+static __noinline int filter_pcap_l3(const void *l3, __u32 len)
+{
+	return (__u64)l3 + len == 0x5ca1ab1e;
+}
+
 /* What a probe hands to report(): its skb or sock and its own facts. */
 struct hit {
 	struct sk_buff *skb;
@@ -119,6 +148,7 @@ static __always_inline int report(struct hit *h, struct pkt *p)
 	const struct net_device *dev = h->dev;
 	const struct sock *sk = h->sk;
 	int parsed = 0;
+	const __u8 *l3 = 0;
 	__u32 netns;
 	char ifname[16] = {};
 
@@ -129,7 +159,7 @@ static __always_inline int report(struct hit *h, struct pkt *p)
 			sk = BPF_CORE_READ(skb, sk);
 	}
 	if (h->parse && skb)
-		parsed = parse_skb(skb, p);
+		parsed = parse_skb_l3(skb, p, &l3);
 	if (!parsed && h->sock_local && sk)
 		parse_sock(sk, p, h->sock_local == 1);
 	netns = netns_of(dev, sk);
@@ -141,6 +171,15 @@ static __always_inline int report(struct hit *h, struct pkt *p)
 			    match_pkt(p, h->flow);
 		__u64 head = skb ? (__u64)BPF_CORE_READ(skb, head) : 0;
 		__u64 *was = skbaddr ? bpf_map_lookup_elem(&followed, &skbaddr) : 0;
+
+		/*
+		 * The expression runs where its verdict is used: for a packet
+		 * not followed yet, or to tell a stranger. A route lookup's
+		 * flow has no packet to run it on and passes, as with the
+		 * loose flag match; user space shows it only with a packet.
+		 */
+		if (pcap_filter && match && (!was || (*was != head && parsed)))
+			match = h->flow || (parsed && filter_pcap_l3(l3, linear_from(skb, l3)));
 
 		/*
 		 * Not every free passes a tracepoint (__kfree_skb, NAPI
@@ -165,7 +204,11 @@ static __always_inline int report(struct hit *h, struct pkt *p)
 		}
 	}
 
-	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	struct event *e;
+	if (snaplen)
+		e = bpf_ringbuf_reserve(&events, sizeof(*e) + sizeof(struct event_data) + snaplen, 0);
+	else
+		e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		__u32 zero = 0;
 		__u64 *n = bpf_map_lookup_elem(&lost, &zero);
@@ -191,6 +234,17 @@ static __always_inline int report(struct hit *h, struct pkt *p)
 	__builtin_memcpy(&e->pkt, p, sizeof(*p));
 	__builtin_memcpy(e->ifname, ifname, sizeof(ifname));
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	if (snaplen) {
+		struct event_data *d = (struct event_data *)(e + 1);
+		__u32 cap = parsed ? linear_from(skb, l3) : 0;
+
+		if (cap > snaplen)
+			cap = snaplen;
+		if (cap && bpf_probe_read_kernel(d->data, cap, l3))
+			cap = 0;
+		d->caplen = cap;
+		d->pad = 0;
+	}
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/skbtrail/skbtrail/internal/filter"
 	"github.com/skbtrail/skbtrail/internal/kernel"
 	"github.com/skbtrail/skbtrail/internal/output"
+	"github.com/skbtrail/skbtrail/internal/pcapfilter"
 	"github.com/skbtrail/skbtrail/internal/probe"
 	"github.com/skbtrail/skbtrail/internal/trace"
 )
@@ -29,7 +30,8 @@ const usage = `skbtrail follows packets through the Linux kernel network stack a
 where each one went, and where and why one was dropped.
 
 Usage:
-  skbtrail [flags]          trace packets matching the filter flags
+  skbtrail [flags] [EXPR]   trace packets matching the filter flags and the
+                            tcpdump filter expression EXPR, if given
   skbtrail check            show what this kernel supports and what skbtrail will use
   skbtrail drops [flags]    count every drop by reason, place, netns, device
                             ('skbtrail drops --help'; also Prometheus metrics)
@@ -47,6 +49,11 @@ Filter (checked in the kernel; all given must match; IPv4 or IPv6):
                             under /run/netns, a path, or an inode number
       --dev IFNAME          only packets on this interface (in any namespace
                             unless --netns is given)
+  EXPR                      a tcpdump filter expression (pcap-filter(7)) on
+                            the packet from its IP header on, e.g.
+                            'tcp and dst port 80 and net 198.18.0.0/15';
+                            compiled by libpcap, run in the kernel at every
+                            probe; the flags above must match too
   A packet that matched once is followed until the kernel frees it, even
   where its headers cannot be read or it crosses into another namespace.
 
@@ -59,6 +66,12 @@ Output:
                             block per packet when the packet's life ends
       --detail              add CPU, process/pid, netns inode and interface
       --json                one JSON object per line (fields: see README)
+      --pcap FILE           also write every traced event's packet to FILE
+                            as pcapng (Wireshark, tshark), with a comment
+                            naming probe, skb, netns, device and drop reason;
+                            '-' for stdout (the text or JSON goes to stderr)
+      --snaplen N           bytes of each packet to copy, from the IP header
+                            on (default 256, at most 65535)
 
 Diagnosis:
       --diag                mark each event INFO, WARN or ERROR and end each
@@ -88,6 +101,7 @@ Examples:
   skbtrail -p tcp -D 80 --detail                  who sends what to port 80
   skbtrail -p udp --netns blue -c 5 --json        five UDP packets of netns blue
   skbtrail -p tcp -D 80 --diag                    why does port 80 not answer?
+  skbtrail 'tcp and dst port 80' --pcap web.pcapng  trace and capture for Wireshark
 `
 
 func main() {
@@ -122,6 +136,8 @@ type flags struct {
 	duration               string
 	bufferSize             int
 	version, help          bool
+	pcap                   string
+	snaplen                int
 }
 
 func dispatch(args []string, stdout, stderr io.Writer) error {
@@ -146,6 +162,8 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&fl.basic, "basic", false, "")
 	fs.BoolVar(&fl.detail, "detail", false, "")
 	fs.BoolVar(&fl.jsonOut, "json", false, "")
+	fs.StringVar(&fl.pcap, "pcap", "", "")
+	fs.IntVar(&fl.snaplen, "snaplen", 256, "")
 	fs.BoolVar(&fl.diag.Enabled, "diag", false, "")
 	fs.BoolVar(&fl.diag.Keep, "diag-keep", false, "")
 	fs.BoolVar(&fl.diag.Quiet, "diag-quiet", false, "")
@@ -175,25 +193,37 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		if rest[0] == "drops" {
 			return usageError{fmt.Errorf("'drops' must come first, before its flags: skbtrail drops [flags] (see 'skbtrail drops --help')")}
 		}
-		return usageError{fmt.Errorf("unexpected argument %q: the commands are 'check' and tracing with flags (see 'skbtrail --help')", rest[0])}
 	}
 	if fl.tracer == "?" {
 		return listTracers(stdout)
 	}
-	cfg, err := configure(fl, stdout)
+	// The rest is a filter expression, as tcpdump takes it: in one
+	// argument or in several.
+	expr := strings.TrimSpace(strings.Join(rest, " "))
+	cfg, err := configure(fl, expr, stdout, stderr)
 	if err != nil {
 		return err
+	}
+	if closer, ok := cfg.pcapFile.(io.Closer); ok {
+		defer closer.Close()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cfg.Log = stderr
-	_, err = trace.Run(ctx, cfg)
+	_, err = trace.Run(ctx, cfg.Config)
 	return err
 }
 
+// config is what configure makes: the trace configuration and the capture
+// file it opened, if any.
+type config struct {
+	trace.Config
+	pcapFile io.Writer
+}
+
 // configure validates the flags into a trace configuration.
-func configure(fl flags, stdout io.Writer) (trace.Config, error) {
-	var cfg trace.Config
+func configure(fl flags, expr string, stdout, stderr io.Writer) (config, error) {
+	var cfg config
 	tracers, err := probe.Select(fl.tracer)
 	if err != nil {
 		return cfg, usageError{err}
@@ -215,6 +245,19 @@ func configure(fl flags, stdout io.Writer) (trace.Config, error) {
 	if err != nil {
 		return cfg, err
 	}
+	if expr != "" {
+		prog, err := pcapfilter.Compile(expr)
+		if err != nil {
+			return cfg, usageError{err}
+		}
+		if cfg.ExprProg, err = pcapfilter.Translate(prog); err != nil {
+			return cfg, fmt.Errorf("filter expression %q: %w", expr, err)
+		}
+		cfg.Expr = expr
+	}
+	if fl.snaplen < 1 || fl.snaplen > probe.MaxSnaplen {
+		return cfg, usageError{fmt.Errorf("--snaplen %d: give a number of bytes from 1 to %d", fl.snaplen, probe.MaxSnaplen)}
+	}
 	if os.Geteuid() != 0 {
 		return cfg, fmt.Errorf("tracing needs root (CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN): run it with sudo")
 	}
@@ -226,10 +269,27 @@ func configure(fl flags, stdout io.Writer) (trace.Config, error) {
 	}
 	cfg.Filter, cfg.Tracers, cfg.Basic, cfg.Count, cfg.RingSize = f, tracers, fl.basic, fl.count, fl.bufferSize
 	cfg.Diag = fl.diag
+	out := stdout
+	if fl.pcap != "" {
+		w := stdout
+		if fl.pcap == "-" {
+			out = stderr // stdout is the capture
+		} else {
+			file, err := os.Create(fl.pcap)
+			if err != nil {
+				return cfg, fmt.Errorf("--pcap: %w", err)
+			}
+			w, cfg.pcapFile = file, file
+		}
+		cfg.Snaplen = uint32(fl.snaplen)
+		if cfg.Pcap, err = output.NewPcap(w, cfg.Snaplen, version); err != nil {
+			return cfg, err
+		}
+	}
 	if fl.jsonOut {
-		cfg.Out = output.NewJSON(stdout)
+		cfg.Out = output.NewJSON(out)
 	} else {
-		cfg.Out = output.NewText(stdout, fl.detail)
+		cfg.Out = output.NewText(out, fl.detail)
 	}
 	return cfg, nil
 }

@@ -40,6 +40,10 @@ type Event struct {
 	Location   string // function+0xoff that dropped it (kfree_skb)
 	Ret        int32  // the probe's return or error code, where it has one
 	Facts      []Fact // the probe's own facts, in display order
+
+	// Data is the start of the packet from its IP header on, as the probe
+	// saw it (with --pcap; nil otherwise or where no header was read).
+	Data []byte
 }
 
 // Fact is a named value a probe reports, shown as "key value" in text and
@@ -98,7 +102,33 @@ func (d *Decoder) Decode(b []byte) (Event, error) {
 	if _, err := binary.Decode(b, binary.NativeEndian, &r); err != nil {
 		return Event{}, fmt.Errorf("decode event: %w", err)
 	}
-	return d.FromRecord(&r), nil
+	e := d.FromRecord(&r)
+	data, err := packetData(b[probe.RecordSize:])
+	if err != nil {
+		return Event{}, err
+	}
+	e.Data = data
+	return e, nil
+}
+
+// packetData decodes what follows the event in a record written with a
+// snapshot length (struct event_data): caplen, padding, caplen bytes. A
+// record without it has nothing after the event.
+func packetData(b []byte) ([]byte, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	if len(b) < probe.EventDataSize {
+		return nil, fmt.Errorf("event record has %d bytes after the event, fewer than a packet data header", len(b))
+	}
+	n := binary.NativeEndian.Uint32(b)
+	if uint64(n) > uint64(len(b)-probe.EventDataSize) {
+		return nil, fmt.Errorf("event record says %d packet bytes follow, has %d", n, len(b)-probe.EventDataSize)
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	return append([]byte(nil), b[probe.EventDataSize:probe.EventDataSize+int(n)]...), nil
 }
 
 // FromRecord converts a raw record.

@@ -69,8 +69,8 @@ func (s *Session) Observe(plans []Plan) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("load netfilter observer object: %w", err)
 	}
-	if err := spec.Variables["cfg"].Set(s.filter); err != nil {
-		return 0, fmt.Errorf("set filter: %w", err)
+	if err := setup(spec, s.filter, s.opts); err != nil {
+		return 0, err
 	}
 	// One program per priority: a program cannot see its own.
 	var prios []int32

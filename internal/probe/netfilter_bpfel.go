@@ -55,7 +55,9 @@ const (
 	netfilterMapLost       = "lost"
 	netfilterProgNfObserve = "nf_observe"
 	netfilterVarCfg        = "cfg"
+	netfilterVarPcapFilter = "pcap_filter"
 	netfilterVarPriority   = "priority"
+	netfilterVarSnaplen    = "snaplen"
 )
 
 // loadNetfilter returns the embedded CollectionSpec for netfilter.
@@ -116,8 +118,10 @@ type netfilterMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type netfilterVariableSpecs struct {
-	Cfg      *ebpf.VariableSpec `ebpf:"cfg"`
-	Priority *ebpf.VariableSpec `ebpf:"priority"`
+	Cfg        *ebpf.VariableSpec `ebpf:"cfg"`
+	PcapFilter *ebpf.VariableSpec `ebpf:"pcap_filter"`
+	Priority   *ebpf.VariableSpec `ebpf:"priority"`
+	Snaplen    *ebpf.VariableSpec `ebpf:"snaplen"`
 }
 
 // netfilterObjects contains all objects after they have been loaded into the kernel.
@@ -157,8 +161,10 @@ func (m *netfilterMaps) Close() error {
 //
 // It can be passed to loadNetfilterObjects or ebpf.CollectionSpec.LoadAndAssign.
 type netfilterVariables struct {
-	Cfg      *ebpf.Variable `ebpf:"cfg"`
-	Priority *ebpf.Variable `ebpf:"priority"`
+	Cfg        *ebpf.Variable `ebpf:"cfg"`
+	PcapFilter *ebpf.Variable `ebpf:"pcap_filter"`
+	Priority   *ebpf.Variable `ebpf:"priority"`
+	Snaplen    *ebpf.Variable `ebpf:"snaplen"`
 }
 
 // netfilterPrograms contains all programs after they have been loaded into the kernel.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/skbtrail/skbtrail/internal/filter"
 	"github.com/skbtrail/skbtrail/internal/kernel"
+	"github.com/skbtrail/skbtrail/internal/pcapfilter"
 )
 
 func needRoot(t *testing.T) {
@@ -44,38 +45,57 @@ func TestProgramsLoad(t *testing.T) {
 			Netns: 4026531840, Dev: "veth0",
 		},
 	}
-	spec, err := loadTracepoint()
+	// A filter expression and --pcap's packet copy: the spliced program
+	// and the bigger record must pass the verifier too.
+	prog, err := pcapfilter.Compile("tcp and dst port 80 and net 198.18.0.0/15 or icmp6 or udp[8:2] = 7")
 	if err != nil {
 		t.Fatal(err)
 	}
+	expr, err := pcapfilter.Translate(prog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	extras := map[string]Options{
+		"":              {},
+		"+expr":         {Expr: expr},
+		"+expr+snaplen": {Expr: expr, Snaplen: 256},
+		"+snaplen":      {Snaplen: MaxSnaplen},
+	}
 	for fname, f := range filters {
-		for name := range spec.Programs {
-			tp := strings.TrimPrefix(strings.TrimPrefix(name, "tp_btf_"), "raw_tp_")
-			if !kernel.HasTracepoint(kspec, tp) {
-				continue
+		for xname, x := range extras {
+			spec, err := loadTracepoint()
+			if err != nil {
+				t.Fatal(err)
 			}
-			t.Run(fname+"/"+name, func(t *testing.T) {
-				cs := spec.Copy()
-				for n := range cs.Programs {
-					if n != name {
-						delete(cs.Programs, n)
+			if err := setup(spec, kernelFilter(f), x); err != nil {
+				t.Fatal(err)
+			}
+			fname := fname + xname
+			for name := range spec.Programs {
+				tp := strings.TrimPrefix(strings.TrimPrefix(name, "tp_btf_"), "raw_tp_")
+				if !kernel.HasTracepoint(kspec, tp) {
+					continue
+				}
+				t.Run(fname+"/"+name, func(t *testing.T) {
+					cs := spec.Copy()
+					for n := range cs.Programs {
+						if n != name {
+							delete(cs.Programs, n)
+						}
 					}
-				}
-				if err := cs.Variables["cfg"].Set(kernelFilter(f)); err != nil {
-					t.Fatal(err)
-				}
-				coll, err := ebpf.NewCollectionWithOptions(cs, ebpf.CollectionOptions{
-					Programs: ebpf.ProgramOptions{KernelTypes: kspec},
+					coll, err := ebpf.NewCollectionWithOptions(cs, ebpf.CollectionOptions{
+						Programs: ebpf.ProgramOptions{KernelTypes: kspec},
+					})
+					if err != nil {
+						var ve *ebpf.VerifierError
+						if errors.As(err, &ve) {
+							t.Fatalf("%+v", ve)
+						}
+						t.Fatal(err)
+					}
+					coll.Close()
 				})
-				if err != nil {
-					var ve *ebpf.VerifierError
-					if errors.As(err, &ve) {
-						t.Fatalf("%+v", ve)
-					}
-					t.Fatal(err)
-				}
-				coll.Close()
-			})
+			}
 		}
 	}
 }
@@ -177,4 +197,60 @@ func TestKernelFilter(t *testing.T) {
 	if kernelFilter(filter.Filter{}).Active != 0 {
 		t.Error("empty filter is active")
 	}
+}
+
+// TestExprInjected checks that the filter expression replaces the stub in
+// the programs that read headers, tracepoints and netfilter observers, and
+// that the observer loads with it.
+func TestExprInjected(t *testing.T) {
+	prog, err := pcapfilter.Compile("udp and port 53")
+	if err != nil {
+		t.Fatal(err)
+	}
+	expr, err := pcapfilter.Translate(prog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp, err := loadTracepoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nf, err := loadNetfilter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, spec := range []*ebpf.CollectionSpec{tp, nf} {
+		if err := setup(spec, kernelFilter(filter.Filter{}), Options{Expr: expr, Snaplen: 128}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		spec *ebpf.CollectionSpec
+		prog string
+	}{{tp, "tp_btf_netif_receive_skb"}, {tp, "raw_tp_kfree_skb"}, {nf, "nf_observe"}} {
+		insns := c.spec.Programs[c.prog].Instructions
+		found := false
+		for i, ins := range insns {
+			if ins.Symbol() == pcapfilter.StubName {
+				found = i+len(expr) <= len(insns) && insns[i+len(expr)-1].OpCode == expr[len(expr)-1].OpCode
+				break
+			}
+		}
+		if !found {
+			t.Errorf("%s: the expression is not where the stub was", c.prog)
+		}
+	}
+	needRoot(t)
+	if err := rlimit.RemoveMemlock(); err != nil {
+		t.Fatal(err)
+	}
+	coll, err := ebpf.NewCollection(nf)
+	if err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			t.Fatalf("%+v", ve)
+		}
+		t.Fatal(err)
+	}
+	coll.Close()
 }

@@ -11,6 +11,7 @@ import (
 	"unsafe"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/skbtrail/skbtrail/internal/filter"
 	"github.com/skbtrail/skbtrail/internal/kernel"
+	"github.com/skbtrail/skbtrail/internal/pcapfilter"
 )
 
 // Record is the raw event layout the BPF programs write (bpf/skbtrail.h).
@@ -25,6 +27,12 @@ type Record = tracepointEvent
 
 // RecordSize is the size of one Record in the ring buffer.
 const RecordSize = int(unsafe.Sizeof(Record{}))
+
+// EventDataSize is the size of the header of the packet bytes that follow a
+// Record when Options.Snaplen is set (struct event_data): a native-endian
+// uint32 caplen and 4 bytes of padding, then Snaplen bytes of which the
+// first caplen are the packet's, from its IP header on.
+const EventDataSize = 8
 
 // Mode is how a tracer was attached.
 type Mode string
@@ -67,6 +75,45 @@ type Options struct {
 	Filter   filter.Filter
 	Tracers  []Tracer // from Select
 	RingSize int      // ring buffer bytes, a power of two; 0: 4 MiB
+	// Expr is a filter expression translated to eBPF (pcapfilter.Translate):
+	// the body of filter_pcap_l3, which every probe then runs on the
+	// packet's IP header. It adds to Filter: both must match.
+	Expr asm.Instructions
+	// Snaplen, when not 0, makes every event carry the first Snaplen bytes
+	// of its packet from the IP header on (see Record and EventData).
+	Snaplen uint32
+}
+
+// MaxSnaplen is the largest Options.Snaplen.
+const MaxSnaplen = 65535
+
+// setup writes the filter, expression and snapshot length into a spec's
+// .rodata and injects the expression into its programs.
+func setup(spec *ebpf.CollectionSpec, kf tracepointFilter, opts Options) error {
+	if len(opts.Expr) > 0 {
+		kf.Active = 1
+	}
+	if err := spec.Variables["cfg"].Set(kf); err != nil {
+		return fmt.Errorf("set filter: %w", err)
+	}
+	if opts.Snaplen > MaxSnaplen {
+		return fmt.Errorf("snapshot length %d is over %d", opts.Snaplen, MaxSnaplen)
+	}
+	if err := spec.Variables["snaplen"].Set(opts.Snaplen); err != nil {
+		return fmt.Errorf("set snaplen: %w", err)
+	}
+	if len(opts.Expr) == 0 {
+		return nil
+	}
+	if err := spec.Variables["pcap_filter"].Set(uint8(1)); err != nil {
+		return fmt.Errorf("set pcap_filter: %w", err)
+	}
+	for name, p := range spec.Programs {
+		if _, err := pcapfilter.Inject(p, opts.Expr); err != nil {
+			return fmt.Errorf("%s: inject filter expression: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // Session is a set of attached tracepoint programs and their ring buffer.
@@ -74,6 +121,7 @@ type Session struct {
 	coll     *ebpf.Collection
 	extra    []*ebpf.Collection // more programs sharing coll's maps (observers)
 	filter   tracepointFilter
+	opts     Options
 	links    []link.Link
 	reader   *ringbuf.Reader
 	Attached []Status // tracers attached, with the mode used
@@ -100,8 +148,8 @@ func Open(opts Options) (*Session, error) {
 		return nil, fmt.Errorf("load BPF object: %w", err)
 	}
 	kf := kernelFilter(opts.Filter)
-	if err := spec.Variables["cfg"].Set(kf); err != nil {
-		return nil, fmt.Errorf("set filter: %w", err)
+	if err := setup(spec, kf, opts); err != nil {
+		return nil, err
 	}
 	if opts.RingSize > 0 {
 		spec.Maps["events"].MaxEntries = uint32(opts.RingSize)
@@ -111,7 +159,7 @@ func Open(opts Options) (*Session, error) {
 	for _, st := range Availability(kspec, feat) {
 		avail[st.Tracer.Name] = st
 	}
-	s := &Session{filter: kf}
+	s := &Session{filter: kf, opts: opts}
 	var want []Status
 	for _, t := range opts.Tracers {
 		st := avail[t.Name]

@@ -157,6 +157,8 @@ const (
 	tracepointProgTpBtfTcpSendReset         = "tp_btf_tcp_send_reset"
 	tracepointProgTpBtfUdpFailQueueRcvSkb   = "tp_btf_udp_fail_queue_rcv_skb"
 	tracepointVarCfg                        = "cfg"
+	tracepointVarPcapFilter                 = "pcap_filter"
+	tracepointVarSnaplen                    = "snaplen"
 	tracepointVarUnusedEvent                = "unused_event"
 	tracepointVarUnusedProbeId              = "unused_probe_id"
 )
@@ -257,6 +259,8 @@ type tracepointMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type tracepointVariableSpecs struct {
 	Cfg           *ebpf.VariableSpec `ebpf:"cfg"`
+	PcapFilter    *ebpf.VariableSpec `ebpf:"pcap_filter"`
+	Snaplen       *ebpf.VariableSpec `ebpf:"snaplen"`
 	UnusedEvent   *ebpf.VariableSpec `ebpf:"unused_event"`
 	UnusedProbeId *ebpf.VariableSpec `ebpf:"unused_probe_id"`
 }
@@ -299,6 +303,8 @@ func (m *tracepointMaps) Close() error {
 // It can be passed to loadTracepointObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tracepointVariables struct {
 	Cfg           *ebpf.Variable `ebpf:"cfg"`
+	PcapFilter    *ebpf.Variable `ebpf:"pcap_filter"`
+	Snaplen       *ebpf.Variable `ebpf:"snaplen"`
 	UnusedEvent   *ebpf.Variable `ebpf:"unused_event"`
 	UnusedProbeId *ebpf.Variable `ebpf:"unused_probe_id"`
 }

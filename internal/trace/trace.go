@@ -11,6 +11,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
 
@@ -34,6 +35,15 @@ type Config struct {
 	Duration time.Duration // stop after this long; 0: no limit
 	RingSize int           // ring buffer bytes; 0: default
 	Diag     Diag          // --diag and its options
+
+	// Expr is a filter expression (tcpdump syntax) and ExprProg its
+	// translation (pcapfilter.Translate), checked with Filter in the kernel.
+	Expr     string
+	ExprProg asm.Instructions
+	// Pcap, when set, gets every event's packet (--pcap); Snaplen bytes
+	// of each are copied in the kernel.
+	Pcap    *output.Pcap
+	Snaplen uint32
 }
 
 // Diag configures the diagnosis of each packet.
@@ -75,7 +85,8 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 		}
 		symc <- syms
 	}()
-	sess, err := probe.Open(probe.Options{Filter: cfg.Filter, Tracers: cfg.Tracers, RingSize: cfg.RingSize})
+	sess, err := probe.Open(probe.Options{Filter: cfg.Filter, Tracers: cfg.Tracers, RingSize: cfg.RingSize,
+		Expr: cfg.ExprProg, Snaplen: cfg.Snaplen})
 	if err != nil {
 		return st, err
 	}
@@ -95,8 +106,16 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 		}
 		defer r.diag.Close()
 	}
+	shown := cfg.Filter.String()
+	if cfg.Expr != "" {
+		if cfg.Filter.Empty() {
+			shown = fmt.Sprintf("%q", cfg.Expr)
+		} else {
+			shown += fmt.Sprintf(" and %q", cfg.Expr)
+		}
+	}
 	fmt.Fprintf(cfg.Log, "begin trace... (%d tracepoints via %s, filter: %s; Ctrl-C to stop)\n",
-		len(sess.Attached), sess.Attached[0].Mode, cfg.Filter)
+		len(sess.Attached), sess.Attached[0].Mode, shown)
 
 	var deadline time.Time
 	if cfg.Duration > 0 {
@@ -138,6 +157,11 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 		}
 	}
 	r.drain(true)
+	if cfg.Pcap != nil {
+		if err := cfg.Pcap.Flush(); err != nil && r.pcapErr == nil {
+			r.pcapErr = err
+		}
+	}
 	st = r.st
 	st.Lost = sess.Lost()
 	if st.Lost > 0 {
@@ -146,7 +170,13 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 	if st.Errors > 0 {
 		fmt.Fprintf(cfg.Log, "skbtrail: %d events could not be decoded\n", st.Errors)
 	}
-	return st, cfg.Out.Flush()
+	if err := cfg.Out.Flush(); err != nil {
+		return st, err
+	}
+	if r.pcapErr != nil {
+		return st, fmt.Errorf("write the capture (--pcap): %w", r.pcapErr)
+	}
+	return st, nil
 }
 
 func loadReasons() (*kernel.Reasons, error) {
@@ -172,6 +202,8 @@ type runner struct {
 	diag *diagnoser // nil without --diag
 	st   Stats
 	done bool // stop: count reached, or the output failed
+
+	pcapErr error // writing the capture failed
 }
 
 func (r *runner) handle(raw []byte) {
@@ -181,6 +213,12 @@ func (r *runner) handle(raw []byte) {
 		return
 	}
 	r.st.Events++
+	if r.cfg.Pcap != nil && r.pcapErr == nil {
+		if err := r.cfg.Pcap.Write(e); err != nil {
+			r.pcapErr = err
+			r.done = true
+		}
+	}
 	stories := r.tr.Add(e)
 	if r.cfg.Basic {
 		// Route lookups show only once a traced packet claims them
