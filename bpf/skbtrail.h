@@ -152,57 +152,82 @@ static __always_inline int report(struct hit *h, struct pkt *p)
 	__u32 netns;
 	char ifname[16] = {};
 
-	if (skb) {
-		if (!dev)
-			dev = BPF_CORE_READ(skb, dev);
-		if (!sk)
-			sk = BPF_CORE_READ(skb, sk);
+	if (skb && !sk)
+		sk = BPF_CORE_READ(skb, sk);
+
+	if (cfg.active) {
+		/*
+		 * Filter early: most packets are not the user's, so the
+		 * cheapest tests come first (a followed skb: one map lookup;
+		 * else its headers), and the device, namespace and the rest
+		 * are read only for a packet that passes.
+		 */
+		__u64 *was = skbaddr ? bpf_map_lookup_elem(&followed, &skbaddr) : 0;
+		__u64 head = 0;
+
+		if (was) {
+			if (h->forget) {
+				bpf_map_delete_elem(&followed, &skbaddr);
+				goto parse;
+			}
+			head = (__u64)BPF_CORE_READ(skb, head);
+			if (*was == head)
+				goto parse;
+			/*
+			 * Not every free passes a tracepoint (__kfree_skb, NAPI
+			 * caches), so a followed address may now hold another
+			 * packet: one with another data buffer whose headers do
+			 * not match is a stranger. (A followed packet whose
+			 * headers stop matching, as after NAT, keeps its buffer.)
+			 */
+		}
+		if (h->parse && skb)
+			parsed = parse_skb_l3(skb, p, &l3);
+		if (!parsed && h->sock_local && sk)
+			parse_sock(sk, p, h->sock_local == 1);
+		int match = match_pkt(p, h->flow);
+		if (match && (cfg.netns || cfg.ifname[0])) {
+			if (skb && !dev)
+				dev = BPF_CORE_READ(skb, dev);
+			if (dev)
+				BPF_CORE_READ_STR_INTO(&ifname, dev, name);
+			match = (!cfg.netns || netns_of(dev, sk) == cfg.netns) && match_ifname(ifname);
+		}
+		/*
+		 * The expression runs where its verdict is used. A route
+		 * lookup's flow has no packet to run it on and passes, as with
+		 * the loose flag match; user space shows it only with a packet.
+		 */
+		if (pcap_filter && match)
+			match = h->flow || (parsed && filter_pcap_l3(l3, linear_from(skb, l3)));
+		if (was) {
+			if (parsed && !match) {
+				bpf_map_delete_elem(&followed, &skbaddr);
+				return 0;
+			}
+			*was = head;
+		} else {
+			if (!match)
+				return 0;
+			if (skbaddr && !h->forget) {
+				head = skb ? (__u64)BPF_CORE_READ(skb, head) : 0;
+				bpf_map_update_elem(&followed, &skbaddr, &head, BPF_ANY);
+			}
+		}
+		goto copy;
 	}
+parse:
 	if (h->parse && skb)
 		parsed = parse_skb_l3(skb, p, &l3);
 	if (!parsed && h->sock_local && sk)
 		parse_sock(sk, p, h->sock_local == 1);
+copy:
+	/* Copy late: what the event needs besides the filter's fields. */
+	if (skb && !dev)
+		dev = BPF_CORE_READ(skb, dev);
 	netns = netns_of(dev, sk);
-	if (dev)
+	if (dev && !ifname[0])
 		BPF_CORE_READ_STR_INTO(&ifname, dev, name);
-
-	if (cfg.active) {
-		int match = (!cfg.netns || netns == cfg.netns) && match_ifname(ifname) &&
-			    match_pkt(p, h->flow);
-		__u64 head = skb ? (__u64)BPF_CORE_READ(skb, head) : 0;
-		__u64 *was = skbaddr ? bpf_map_lookup_elem(&followed, &skbaddr) : 0;
-
-		/*
-		 * The expression runs where its verdict is used: for a packet
-		 * not followed yet, or to tell a stranger. A route lookup's
-		 * flow has no packet to run it on and passes, as with the
-		 * loose flag match; user space shows it only with a packet.
-		 */
-		if (pcap_filter && match && (!was || (*was != head && parsed)))
-			match = h->flow || (parsed && filter_pcap_l3(l3, linear_from(skb, l3)));
-
-		/*
-		 * Not every free passes a tracepoint (__kfree_skb, NAPI
-		 * caches), so a followed address may now hold another
-		 * packet: one with another data buffer whose headers do not
-		 * match is a stranger. (A followed packet whose headers stop
-		 * matching, as after NAT, keeps its buffer.)
-		 */
-		if (was && *was != head && parsed && !match) {
-			bpf_map_delete_elem(&followed, &skbaddr);
-			was = 0;
-		}
-		if (!was) {
-			if (!match)
-				return 0;
-			if (skbaddr && !h->forget)
-				bpf_map_update_elem(&followed, &skbaddr, &head, BPF_ANY);
-		} else if (h->forget) {
-			bpf_map_delete_elem(&followed, &skbaddr);
-		} else if (*was != head) {
-			*was = head;
-		}
-	}
 
 	struct event *e;
 	if (snaplen)
