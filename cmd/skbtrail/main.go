@@ -58,8 +58,14 @@ Filter (checked in the kernel; all given must match; IPv4 or IPv6):
   where its headers cannot be read or it crosses into another namespace.
 
 Tracers:
-  -t, --tracer LIST         groups or tracers, comma-separated, or "all"
-                            (default: all); '?' lists them
+  -t, --tracer LIST         groups, tracepoints or kernel functions,
+                            comma-separated (default: every tracepoint);
+                            a group selects its tracepoints and functions;
+                            "all": every tracepoint and every function that
+                            takes an skb; '?' lists them and how this kernel
+                            can probe them (fentry, kprobe, kprobe.multi)
+      --ret                 function probes: show return values (fexit or
+                            kretprobe)
 
 Output:
       --basic               one line per event as it arrives, instead of one
@@ -132,6 +138,7 @@ type flags struct {
 	tracer                 string
 	basic, detail, jsonOut bool
 	diag                   trace.Diag
+	ret                    bool
 	count                  int
 	duration               string
 	bufferSize             int
@@ -164,6 +171,7 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&fl.jsonOut, "json", false, "")
 	fs.StringVar(&fl.pcap, "pcap", "", "")
 	fs.IntVar(&fl.snaplen, "snaplen", 256, "")
+	fs.BoolVar(&fl.ret, "ret", false, "")
 	fs.BoolVar(&fl.diag.Enabled, "diag", false, "")
 	fs.BoolVar(&fl.diag.Keep, "diag-keep", false, "")
 	fs.BoolVar(&fl.diag.Quiet, "diag-quiet", false, "")
@@ -269,6 +277,7 @@ func configure(fl flags, expr string, stdout, stderr io.Writer) (config, error) 
 	}
 	cfg.Filter, cfg.Tracers, cfg.Basic, cfg.Count, cfg.RingSize = f, tracers, fl.basic, fl.count, fl.bufferSize
 	cfg.Diag = fl.diag
+	cfg.Ret = fl.ret
 	out := stdout
 	if fl.pcap != "" {
 		w := stdout
@@ -299,8 +308,9 @@ func listTracers(stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	st := probe.Availability(spec, kernel.Detect())
-	fmt.Fprint(stdout, probe.Tree(st))
+	feat := kernel.Detect()
+	fmt.Fprint(stdout, probe.Tree(probe.Availability(spec, feat)))
+	fmt.Fprint(stdout, probe.FuncTree(probe.FuncAvailability(spec, feat)))
 	return nil
 }
 

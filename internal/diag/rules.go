@@ -286,6 +286,15 @@ var eventRules = []EventRule{
 				Message: fmt.Sprintf("route lookup for %s in table %d failed: %s", addrOr(e.Packet.Dst, "the destination"), factInt(e, "table"), fibErrors[factInt(e, "err")]),
 				Advice:  fill("add a route: `ip route add {daddr} via GATEWAY` (or a default route) in netns {netns}; `ip route get {daddr}` shows the lookup", e, ctx)}
 		}},
+	// Function probes with --ret (fexit/kretprobe): return values.
+	{Probe: "nf_hook_slow", When: func(e event.Event) bool { return e.Return && factInt(e, "ret") < 0 },
+		Find: func(e event.Event, ctx Context) Finding {
+			return Finding{Level: Error,
+				Message: fmt.Sprintf("dropped by a netfilter hook (nf_hook_slow returned %d)", factInt(e, "ret")),
+				Advice:  fill("a firewall rule took it: list them in netns {netns} (`nft -a list ruleset`, `iptables-save -c`); --diag with the rule trace names the rule", e, ctx)}
+		}},
+	{Probe: "ipt_do_table", When: iptDrop, Find: iptFinding("iptables")},
+	{Probe: "ip6t_do_table", When: iptDrop, Find: iptFinding("ip6tables")},
 	{Probe: "net_dev_xmit", When: func(e event.Event) bool { return factInt(e, "rc") != 0 },
 		Find: func(e event.Event, ctx Context) Finding {
 			return Finding{Level: Warn, Message: fmt.Sprintf("the driver of %s did not take the packet (rc %d)", orWord(e.Ifname, "the device"), factInt(e, "rc")),
@@ -474,4 +483,20 @@ func inFlightRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 	last := s.Events[len(s.Events)-1]
 	return []Finding{{Level: Info, Event: -1,
 		Message: fmt.Sprintf("not freed while traced: last seen at %s in netns %s (queued, or freed where no tracepoint sees it)", last.Probe, ctx.ns(last.Netns))}}
+}
+
+// iptDrop: an iptables (legacy) table returned the verdict NF_DROP.
+func iptDrop(e event.Event) bool {
+	return e.Return && factValue(e, "verdict") == "NF_DROP"
+}
+
+// iptFinding names the table and chain of an iptables (legacy) drop.
+func iptFinding(cmd string) func(e event.Event, ctx Context) Finding {
+	return func(e event.Event, ctx Context) Finding {
+		table, _ := factValue(e, "table").(string)
+		chain, _ := factValue(e, "chain").(string)
+		return Finding{Level: Error, Table: table, Chain: chain,
+			Message: fmt.Sprintf("dropped by %s: table %s, chain %s (verdict NF_DROP)", cmd, table, chain),
+			Advice:  fill(fmt.Sprintf("find the rule: `%s-legacy -t %s -L %s -v -n --line-numbers` in netns {netns} (the packet counters show which matched), then delete or change it", cmd, table, chain), e, ctx)}
+	}
 }

@@ -41,6 +41,14 @@ type Event struct {
 	Ret        int32  // the probe's return or error code, where it has one
 	Facts      []Fact // the probe's own facts, in display order
 
+	// Function probes (function.go): Func is set for them; a return
+	// event has Return (and fact "ret"); an entry event whose return
+	// event follows has RetFollows; a clone's first event has Parent.
+	Func       bool
+	Return     bool
+	RetFollows bool
+	Parent     uint64
+
 	// Data is the start of the packet from its IP header on, as the probe
 	// saw it (with --pcap; nil otherwise or where no header was read).
 	Data []byte
@@ -76,7 +84,8 @@ type Packet struct {
 type Decoder struct {
 	Reasons *kernel.Reasons
 	Symbols *kernel.Symbols
-	boot    time.Time // wall-clock time of kernel monotonic zero
+	Funcs   map[uint64]string // function probes: address -> function name
+	boot    time.Time         // wall-clock time of kernel monotonic zero
 }
 
 // NewDecoder returns a Decoder that names reasons and locations with r and
@@ -200,6 +209,8 @@ func sourceOf(flags uint32) string {
 func (d *Decoder) facts(e *Event, r *probe.Record) {
 	add := func(k string, v any) { e.Facts = append(e.Facts, Fact{k, v}) }
 	switch e.Probe {
+	case probe.FuncProbe:
+		d.function(e, r)
 	case probe.KfreeSkb:
 		e.ReasonCode = r.Reason
 		if d.Reasons != nil {

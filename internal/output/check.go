@@ -43,6 +43,7 @@ func Check(w io.Writer, f kernel.Features, st []probe.Status) {
 			mode = s.Mode
 		}
 	}
+	fmt.Fprintln(w, FuncProbes(f))
 	fmt.Fprintln(w)
 	if n == 0 {
 		fmt.Fprintln(w, "skbtrail will use: nothing: no tracepoint can be attached on this kernel")
@@ -53,4 +54,29 @@ func Check(w io.Writer, f kernel.Features, st []probe.Status) {
 		fmt.Fprint(w, " (run 'skbtrail -t ?' for the missing ones)")
 	}
 	fmt.Fprintln(w)
+}
+
+// FuncProbes says which function probe source skbtrail uses on this
+// kernel, and what it falls back to.
+func FuncProbes(f kernel.Features) string {
+	if why := probe.FuncUnavailable(f); why != "" {
+		return "function probes: none: " + strings.TrimPrefix(why, "function probes unavailable: ") + ": tracepoints only"
+	}
+	var use []string
+	if f.Fentry.OK {
+		use = append(use, "fentry/fexit")
+	}
+	if f.Kprobe.OK {
+		if f.Fentry.OK {
+			use = append(use, "kprobe/kretprobe where fentry cannot attach")
+		} else {
+			use = append(use, "kprobe/kretprobe")
+		}
+	}
+	if f.KprobeMulti.OK {
+		use = append(use, "kprobe.multi for many functions")
+	} else {
+		use = append(use, "no kprobe.multi: many functions attach one by one")
+	}
+	return "function probes: " + strings.Join(use, "; ")
 }

@@ -56,7 +56,9 @@ func (t *Text) Story(s *track.Story) error {
 
 // story writes the block; with levels, each line starts with its level.
 func (t *Text) story(s *track.Story, levels []diag.Level) {
-	if s.Packet() {
+	if s.Packet() && s.Parent != 0 {
+		fmt.Fprintf(t.w, "*** skb %s (clone of %s) ***\n", skbString(s.Skb), skbString(s.Parent))
+	} else if s.Packet() {
 		fmt.Fprintf(t.w, "*** skb %s ***\n", skbString(s.Skb))
 	} else {
 		fmt.Fprintf(t.w, "*** %s (no skb) ***\n", s.Events[0].Probe)

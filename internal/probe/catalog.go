@@ -6,15 +6,18 @@ import (
 	"strings"
 )
 
-// A Tracer is one probe point skbtrail can attach: here, a kernel tracepoint.
+// A Tracer is one probe point skbtrail can attach: a kernel tracepoint, or
+// (Func) a kernel function watched with a function probe (functions.go).
 type Tracer struct {
-	Name     string // tracepoint name, e.g. "netif_receive_skb"
-	System   string // tracepoint system, e.g. "net"
+	Name     string // tracepoint or function name, e.g. "netif_receive_skb"
+	System   string // tracepoint system, e.g. "net"; "" for functions
 	Group    string // catalog group, e.g. "link"
 	ID       uint32 // probe id the BPF program writes into its events
 	Desc     string // what it means for a packet to pass here
+	Func     bool   // a function probe, not a tracepoint
 	prog     string // BPF program name without its tp_btf_/raw_tp_ prefix
 	optional bool   // not selected by default
+	kind     funcKind
 }
 
 // Group is a named set of tracers, as in nettrace's tracer tree.
@@ -31,8 +34,11 @@ var Groups = []Group{
 	{"icmp", "ICMP errors the kernel sends"},
 	{"tcp", "TCP resets, retransmissions, bad checksums"},
 	{"udp", "UDP receive failures"},
+	{"netfilter", "netfilter hooks, iptables, nftables, conntrack, NAT (functions)"},
+	{"bridge", "bridging (functions)"},
+	{"neigh", "neighbours: ARP and ND (functions)"},
 	{"sock", "socket receive queues"},
-	{"life", "where the skb ends: freed after use or dropped"},
+	{"life", "where the skb ends: freed after use or dropped; clones and copies"},
 }
 
 // Catalog is every tracer skbtrail knows, in path order.
@@ -70,6 +76,9 @@ var byID = func() map[uint32]*Tracer {
 		m[Catalog[i].ID] = &Catalog[i]
 	}
 	m[observer.ID] = &observer
+	for i := range funcProbes {
+		m[funcProbes[i].ID] = &funcProbes[i]
+	}
 	return m
 }()
 
@@ -84,35 +93,48 @@ const (
 	FibTableLookup = "fib_table_lookup"
 )
 
-// Select resolves a -t value: a comma-separated list of group and tracer
-// names, or "all". An empty value selects the default set (all tracers).
-// An unknown name is an error that lists what would be accepted.
+// Select resolves a -t value: a comma-separated list of group, tracepoint
+// and function names, or "all". Group names are shared: a group selects
+// its tracepoints and its catalog functions. An empty value selects the
+// default set: every tracepoint, no function (function probes cost more,
+// and some kernels refuse them). "all" selects every tracepoint, every
+// catalog function and AllFunctions (every function taking an skb, found
+// from BTF when the probes are opened). An unknown name is an error that
+// lists what would be accepted.
 func Select(list string) ([]Tracer, error) {
 	list = strings.TrimSpace(list)
-	if list == "" || list == "all" {
+	if list == "" {
 		var out []Tracer
 		for _, t := range Catalog {
-			if !t.optional || list == "all" {
+			if !t.optional {
 				out = append(out, t)
 			}
 		}
 		return out, nil
 	}
 	want := map[string]bool{}
+	all := false
 	for _, name := range strings.Split(list, ",") {
 		name = strings.TrimSpace(name)
 		if name == "" {
 			continue
 		}
-		found := false
+		found := name == "all"
+		all = all || found
 		for _, t := range Catalog {
 			if t.Name == name || t.Group == name || name == "all" {
 				want[t.Name] = true
 				found = true
 			}
 		}
+		for _, t := range Functions {
+			if t.Name == name || t.Group == name || name == "all" {
+				want["fn:"+t.Name] = true
+				found = true
+			}
+		}
 		if !found {
-			return nil, fmt.Errorf("-t %q: no tracer or group %q (run 'skbtrail -t ?' to list them)", list, name)
+			return nil, fmt.Errorf("-t %q: no tracer, function or group %q (run 'skbtrail -t ?' to list them)", list, name)
 		}
 	}
 	var out []Tracer
@@ -120,6 +142,14 @@ func Select(list string) ([]Tracer, error) {
 		if want[t.Name] {
 			out = append(out, t)
 		}
+	}
+	for _, t := range Functions {
+		if want["fn:"+t.Name] {
+			out = append(out, t)
+		}
+	}
+	if all {
+		out = append(out, Tracer{Name: AllFunctions, Group: "function", Func: true, Desc: "every function taking a struct sk_buff *"})
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("-t %q: selects no tracer (run 'skbtrail -t ?' to list them)", list)

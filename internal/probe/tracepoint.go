@@ -74,6 +74,7 @@ func Availability(spec *btf.Spec, feat kernel.Features) []Status {
 type Options struct {
 	Filter   filter.Filter
 	Tracers  []Tracer // from Select
+	Ret      bool     // function probes: report return values (--ret)
 	RingSize int      // ring buffer bytes, a power of two; 0: 4 MiB
 	// Expr is a filter expression translated to eBPF (pcapfilter.Translate):
 	// the body of filter_pcap_l3, which every probe then runs on the
@@ -124,8 +125,9 @@ type Session struct {
 	opts     Options
 	links    []link.Link
 	reader   *ringbuf.Reader
-	Attached []Status // tracers attached, with the mode used
-	Skipped  []Status // selected tracers this kernel cannot give, with why
+	Attached []Status   // tracers attached, with the mode used
+	Skipped  []Status   // selected tracers this kernel cannot give, with why
+	Funcs    FuncReport // function probes (function.go)
 }
 
 // Open loads the programs for the selected tracers with the filter
@@ -161,7 +163,12 @@ func Open(opts Options) (*Session, error) {
 	}
 	s := &Session{filter: kf, opts: opts}
 	var want []Status
+	var fns []Tracer
 	for _, t := range opts.Tracers {
+		if t.Func {
+			fns = append(fns, t)
+			continue
+		}
 		st := avail[t.Name]
 		if st.Mode == "" {
 			s.Skipped = append(s.Skipped, st)
@@ -169,13 +176,13 @@ func Open(opts Options) (*Session, error) {
 		}
 		want = append(want, st)
 	}
-	if len(want) == 0 {
+	if len(want) == 0 && len(fns) == 0 {
 		return nil, fmt.Errorf("none of the selected tracers is available on this kernel (run 'skbtrail -t ?')")
 	}
 
 	cache := btf.NewCache()
 	coll, err := loadCollection(spec, want, kspec, cache)
-	if err != nil && want[0].Mode == TpBtf {
+	if err != nil && len(want) > 0 && want[0].Mode == TpBtf {
 		// Some kernels list tp_btf support but refuse a program: fall
 		// back to raw tracepoints for all of them.
 		for i := range want {
@@ -208,9 +215,15 @@ func Open(opts Options) (*Session, error) {
 		s.links = append(s.links, l)
 		s.Attached = append(s.Attached, st)
 	}
-	if len(s.Attached) == 0 {
+	if len(fns) > 0 {
+		if err := s.openFunctions(fns, opts.Ret, kspec, cache); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	if len(s.Attached) == 0 && len(s.Funcs.Attached) == 0 {
 		s.Close()
-		return nil, fmt.Errorf("no tracer could be attached: %s", s.Skipped[0].Why)
+		return nil, s.nothingAttached()
 	}
 	s.reader, err = ringbuf.NewReader(coll.Maps["events"])
 	if err != nil {

@@ -35,6 +35,7 @@ type Config struct {
 	Duration time.Duration // stop after this long; 0: no limit
 	RingSize int           // ring buffer bytes; 0: default
 	Diag     Diag          // --diag and its options
+	Ret      bool          // function probes: show return values (--ret)
 
 	// Expr is a filter expression (tcpdump syntax) and ExprProg its
 	// translation (pcapfilter.Translate), checked with Filter in the kernel.
@@ -85,7 +86,7 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 		}
 		symc <- syms
 	}()
-	sess, err := probe.Open(probe.Options{Filter: cfg.Filter, Tracers: cfg.Tracers, RingSize: cfg.RingSize,
+	sess, err := probe.Open(probe.Options{Filter: cfg.Filter, Tracers: cfg.Tracers, RingSize: cfg.RingSize, Ret: cfg.Ret,
 		Expr: cfg.ExprProg, Snaplen: cfg.Snaplen})
 	if err != nil {
 		return st, err
@@ -98,7 +99,9 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 		}
 		fmt.Fprintln(cfg.Log)
 	}
+	reportFuncs(cfg.Log, sess)
 	r := &runner{cfg: cfg, dec: event.NewDecoder(reasons, <-symc), tr: &track.Tracker{}}
+	r.dec.Funcs = sess.Funcs.Names
 	if cfg.Diag.Enabled {
 		r.diag, err = newDiagnoser(ctx, cfg, sess)
 		if err != nil {
@@ -114,8 +117,7 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 			shown += fmt.Sprintf(" and %q", cfg.Expr)
 		}
 	}
-	fmt.Fprintf(cfg.Log, "begin trace... (%d tracepoints via %s, filter: %s; Ctrl-C to stop)\n",
-		len(sess.Attached), sess.Attached[0].Mode, shown)
+	fmt.Fprintf(cfg.Log, "begin trace... (%s, filter: %s; Ctrl-C to stop)\n", probesLine(sess), shown)
 
 	var deadline time.Time
 	if cfg.Duration > 0 {

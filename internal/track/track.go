@@ -17,7 +17,10 @@ type Story struct {
 	Events  []event.Event // in kernel time order once ended
 	Ended   bool          // the skb was freed: the story is complete
 	Dropped bool          // it was freed by kfree_skb (a drop)
+	Parent  uint64        // the skb this one is a clone or copy of (function probes), or 0
 	last    uint64        // kernel time of the newest event
+	freed   bool          // a free was seen
+	pending int           // function entries whose return event is still to come
 }
 
 // Packet reports whether the story is about a real skb (and so counts as a
@@ -97,13 +100,27 @@ func (t *Tracker) Add(e event.Event) []*Story {
 	}
 	s, ok := t.open[e.Skb]
 	if !ok {
-		s = &Story{Skb: e.Skb}
+		if e.Return {
+			return nil // its story ended already (or expired)
+		}
+		s = &Story{Skb: e.Skb, Parent: e.Parent}
 		t.open[e.Skb] = s
 		t.claim(s, e)
 	}
 	t.append(s, e)
+	// A function that frees the skb (ip_rcv delivering it) returns after
+	// the free: with --ret the story waits for the returns it expects.
+	switch {
+	case e.RetFollows:
+		s.pending++
+	case e.Return && s.pending > 0:
+		s.pending--
+	}
 	if e.Probe == probe.KfreeSkb || e.Probe == probe.ConsumeSkb {
 		s.Dropped = e.Probe == probe.KfreeSkb
+		s.freed = true
+	}
+	if s.freed && s.pending == 0 {
 		delete(t.open, e.Skb)
 		return []*Story{finish(s)}
 	}
@@ -187,7 +204,7 @@ func (t *Tracker) Flush() []*Story {
 func (t *Tracker) Open() int { return len(t.open) }
 
 func finish(s *Story) *Story {
-	s.Ended = len(s.Events) > 0 && (s.Events[len(s.Events)-1].Probe == probe.KfreeSkb ||
+	s.Ended = s.freed || len(s.Events) > 0 && (s.Events[len(s.Events)-1].Probe == probe.KfreeSkb ||
 		s.Events[len(s.Events)-1].Probe == probe.ConsumeSkb)
 	sort.SliceStable(s.Events, func(i, j int) bool { return s.Events[i].Kernel < s.Events[j].Kernel })
 	return s

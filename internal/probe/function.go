@@ -1,0 +1,611 @@
+package probe
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
+
+	"github.com/skbtrail/skbtrail/internal/kernel"
+)
+
+// Function probe modes.
+const (
+	Fentry      Mode = "fentry"       // fentry/fexit, one program per function
+	Kprobe      Mode = "kprobe"       // kprobe/kretprobe, one link per function
+	KprobeMulti Mode = "kprobe.multi" // kprobe.multi, one link for many functions
+)
+
+// Probe ids of function events (bpf/function.c).
+const (
+	FuncEntryID  = uint32(functionFuncProbeIdPROBE_FUNC)
+	FuncReturnID = uint32(functionFuncProbeIdPROBE_FUNC_RET)
+	FuncCloneID  = uint32(functionFuncProbeIdPROBE_FUNC_CLONE)
+)
+
+// funcProbes name the function event ids; the event decoder names each
+// event after the function it came from.
+var funcProbes = []Tracer{
+	{Name: "function", Group: "function", ID: FuncEntryID, Func: true, Desc: "a function was entered"},
+	{Name: "function", Group: "function", ID: FuncReturnID, Func: true, Desc: "a function returned"},
+	{Name: "function", Group: "function", ID: FuncCloneID, Func: true, Desc: "a clone or copy was made"},
+}
+
+// manyFuncs is the number of functions from which kprobe.multi is used
+// instead of one fentry or kprobe each (fentry links take ~0.1s each to
+// detach; a kprobe.multi link attaches a thousand functions at once).
+const manyFuncs = 40
+
+// FuncStatus says whether a function can be probed here, and how.
+type FuncStatus struct {
+	Name   string // as in BTF (and the catalog)
+	Group  string
+	Symbol string // kallsyms name to attach a kprobe to (may have a suffix)
+	Addr   uint64 // its address
+	Arg    int    // skb argument position (1-based)
+	Mode   Mode   // "" when unavailable
+	Why    string
+	kind   funcKind
+}
+
+// FuncReport is what the function probes of a session did.
+type FuncReport struct {
+	Wanted   int               // functions selected
+	Attached []FuncStatus      // attached, with their mode
+	Skipped  []FuncStatus      // not attached, with why
+	Modes    map[Mode]int      // attached per mode
+	Took     time.Duration     // time to resolve, load and attach
+	Names    map[uint64]string // address -> function, for decoding
+	Why      string            // set when no function probe can be used at all
+}
+
+// ModeString says how functions were attached: "fentry/fexit",
+// "kprobe.multi and 2 via kprobe".
+func (r FuncReport) ModeString() string {
+	var parts []string
+	for _, m := range []Mode{Fentry, KprobeMulti, Kprobe} {
+		if n := r.Modes[m]; n > 0 {
+			name := string(m)
+			if m == Fentry {
+				name = "fentry/fexit"
+			}
+			parts = append(parts, fmt.Sprintf("%d via %s", n, name))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// FuncUnavailable says why this kernel allows no function probe at all, or
+// "" when it allows some.
+func FuncUnavailable(feat kernel.Features) string {
+	if feat.Fentry.OK || feat.Kprobe.OK || feat.KprobeMulti.OK {
+		return ""
+	}
+	return fmt.Sprintf("function probes unavailable: kprobe: %s; fentry: %s", feat.Kprobe.Detail, feat.Fentry.Detail)
+}
+
+// funcEnv is what resolving functions needs from the running kernel.
+type funcEnv struct {
+	btf       map[string]*btf.Func
+	syms      *kernel.Symbols
+	suffixed  map[string]string // base name -> first suffixed kallsyms name
+	traceable map[string]bool   // available_filter_functions; nil: unknown
+	feat      kernel.Features
+}
+
+func newFuncEnv(spec *btf.Spec, feat kernel.Features) (*funcEnv, error) {
+	env := &funcEnv{btf: funcIndex(spec), feat: feat}
+	syms, err := kernel.LoadSymbols()
+	if err != nil {
+		return nil, err
+	}
+	env.syms = syms
+	env.traceable = readTraceable()
+	env.suffixed = map[string]string{}
+	if env.traceable != nil {
+		for name := range env.traceable {
+			if base, _, ok := strings.Cut(name, "."); ok && base != "" {
+				if old, dup := env.suffixed[base]; !dup || name < old {
+					env.suffixed[base] = name
+				}
+			}
+		}
+	}
+	return env, nil
+}
+
+// tracefsDirs are where tracefs may be mounted.
+var tracefsDirs = []string{"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}
+
+// readTraceable reads the functions ftrace (and so kprobes on the ftrace
+// path, kprobe.multi and fentry) can attach to, mounting tracefs at
+// /sys/kernel/tracing if nothing is mounted. nil when unreadable.
+func readTraceable() map[string]bool {
+	read := func() map[string]bool {
+		for _, d := range tracefsDirs {
+			f, err := os.Open(d + "/available_filter_functions")
+			if err != nil {
+				continue
+			}
+			defer f.Close()
+			m := map[string]bool{}
+			sc := bufio.NewScanner(f)
+			for sc.Scan() {
+				name, _, _ := strings.Cut(sc.Text(), " ")
+				m[name] = true
+			}
+			if sc.Err() == nil && len(m) > 0 {
+				return m
+			}
+		}
+		return nil
+	}
+	if m := read(); m != nil {
+		return m
+	}
+	if err := unix.Mount("tracefs", tracefsDirs[0], "tracefs", 0, ""); err == nil {
+		return read()
+	}
+	return nil
+}
+
+// resolve finds how function name can be probed here.
+func (env *funcEnv) resolve(t Tracer, many bool) FuncStatus {
+	st := FuncStatus{Name: t.Name, Group: t.Group, kind: t.kind}
+	f := env.btf[t.Name]
+	if f == nil {
+		st.Why = "not in this kernel's BTF (absent or inlined)"
+		return st
+	}
+	pos, nargs := SkbArg(f)
+	if why := checkSkbPos(t.Name, pos, nargs); why != "" {
+		st.Why = why
+		return st
+	}
+	st.Arg = pos
+	if t.kind == kindIpt && pos != 1 && pos != 2 {
+		st.Why = fmt.Sprintf("unknown layout: the skb is argument %d", pos)
+		return st
+	}
+	exact := false
+	if addr, ok := env.syms.Lookup(t.Name); ok && (env.traceable == nil || env.traceable[t.Name]) {
+		st.Symbol, st.Addr, exact = t.Name, addr, true
+	} else if s, ok := env.suffixed[t.Name]; ok {
+		if addr, ok := env.syms.Lookup(s); ok {
+			st.Symbol, st.Addr = s, addr
+		}
+	}
+	if st.Symbol == "" {
+		if _, ok := env.syms.Lookup(t.Name); ok {
+			st.Why = "not traceable (notrace, or not in available_filter_functions)"
+		} else {
+			st.Why = "not in kallsyms (inlined)"
+		}
+		return st
+	}
+	special := t.kind != kindPlain
+	switch {
+	case many && !special && env.feat.KprobeMulti.OK:
+		st.Mode = KprobeMulti
+	case exact && env.feat.Fentry.OK && (!many || !env.feat.Kprobe.OK):
+		st.Mode = Fentry
+	case env.feat.Kprobe.OK:
+		st.Mode = Kprobe
+	case !exact && env.feat.Fentry.OK:
+		st.Why = "exists only as " + st.Symbol + ": fentry needs the plain name, and kprobes are unavailable"
+	default:
+		st.Why = "no function probe type available"
+	}
+	return st
+}
+
+// FuncAvailability reports for every catalog function whether and how it
+// can be probed on this kernel (for -t ?).
+func FuncAvailability(spec *btf.Spec, feat kernel.Features) []FuncStatus {
+	out := make([]FuncStatus, 0, len(Functions))
+	why := FuncUnavailable(feat)
+	var env *funcEnv
+	if why == "" {
+		var err error
+		if env, err = newFuncEnv(spec, feat); err != nil {
+			why = err.Error()
+		}
+	}
+	for _, t := range Functions {
+		if why != "" {
+			out = append(out, FuncStatus{Name: t.Name, Group: t.Group, Why: why})
+			continue
+		}
+		out = append(out, env.resolve(t, false))
+	}
+	return out
+}
+
+// openFunctions resolves, loads and attaches the selected functions. It
+// fails only when none can be attached.
+func (s *Session) openFunctions(fns []Tracer, ret bool, kspec *btf.Spec, cache *btf.Cache) error {
+	start := time.Now()
+	feat := kernel.Detect()
+	rep := &s.Funcs
+	rep.Modes = map[Mode]int{}
+	rep.Names = map[uint64]string{}
+	if why := FuncUnavailable(feat); why != "" {
+		rep.Why = why
+		rep.Wanted = len(fns)
+		return nil
+	}
+	env, err := newFuncEnv(kspec, feat)
+	if err != nil {
+		rep.Why = "function probes unavailable: " + err.Error()
+		return nil
+	}
+	// Expand -t all, without duplicates.
+	seen := map[string]bool{}
+	var list []Tracer
+	for _, t := range fns {
+		if t.Name == AllFunctions {
+			continue
+		}
+		if !seen[t.Name] {
+			seen[t.Name] = true
+			list = append(list, t)
+		}
+	}
+	for _, t := range fns {
+		if t.Name != AllFunctions {
+			continue
+		}
+		for _, name := range SkbFuncs(kspec) {
+			if seen[name] || (env.traceable != nil && !env.traceable[name]) {
+				continue
+			}
+			seen[name] = true
+			list = append(list, Tracer{Name: name, Group: "function", Func: true})
+		}
+	}
+	rep.Wanted = len(list)
+	many := len(list) > manyFuncs
+	var want []FuncStatus
+	for _, t := range list {
+		st := env.resolve(t, many)
+		if st.Mode == "" {
+			rep.Skipped = append(rep.Skipped, st)
+			continue
+		}
+		want = append(want, st)
+	}
+	if len(want) > 0 {
+		if err := s.attachFunctions(want, ret, kspec, cache); err != nil {
+			return err
+		}
+	}
+	for _, st := range rep.Attached {
+		rep.Modes[st.Mode]++
+		rep.Names[st.Addr] = st.Name
+	}
+	rep.Took = time.Since(start)
+	return nil
+}
+
+// attachFunctions loads the programs the wanted functions need, sharing
+// the session's maps, and attaches them, moving each function to Attached
+// or Skipped.
+func (s *Session) attachFunctions(want []FuncStatus, ret bool, kspec *btf.Spec, cache *btf.Cache) error {
+	spec, err := loadFunction()
+	if err != nil {
+		return fmt.Errorf("load function probe object: %w", err)
+	}
+	if err := setup(spec, s.filter, s.opts); err != nil {
+		return err
+	}
+	if err := spec.Variables["want_ret"].Set(boolByte(ret)); err != nil {
+		return fmt.Errorf("set want_ret: %w", err)
+	}
+	shared := map[string]*ebpf.Map{
+		"events":   s.coll.Maps["events"],
+		"followed": s.coll.Maps["followed"],
+		"lost":     s.coll.Maps["lost"],
+	}
+	rep := &s.Funcs
+
+	// Kprobe programs: one collection, each program used for many functions.
+	var kp []FuncStatus
+	var fe []FuncStatus
+	for _, st := range want {
+		if st.Mode == Fentry {
+			fe = append(fe, st)
+		} else {
+			kp = append(kp, st)
+		}
+	}
+	if len(kp) > 0 {
+		cs := spec.Copy()
+		for name := range cs.Programs {
+			if !strings.HasPrefix(name, "kprobe_") && !strings.HasPrefix(name, "kret") && !strings.HasPrefix(name, "kmulti_") {
+				delete(cs.Programs, name)
+			}
+		}
+		coll, err := ebpf.NewCollectionWithOptions(cs, ebpf.CollectionOptions{
+			Programs:        ebpf.ProgramOptions{KernelTypes: kspec},
+			MapReplacements: shared,
+			Cache:           cache,
+		})
+		if err != nil {
+			return explain(err)
+		}
+		s.extra = append(s.extra, coll)
+		shared["rets"] = coll.Maps["rets"]
+		s.attachKprobes(coll, kp, ret)
+	}
+	if len(fe) > 0 {
+		s.attachFentries(spec, fe, ret, kspec, cache, shared)
+	}
+	sort.Slice(rep.Skipped, func(i, j int) bool { return rep.Skipped[i].Name < rep.Skipped[j].Name })
+	return nil
+}
+
+func boolByte(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// kprobe programs by kind.
+func kprobeProgs(st FuncStatus, multi bool) (entry, exit string) {
+	switch st.kind {
+	case kindClone:
+		return "kprobe_clone", "kretprobe_clone"
+	case kindIpt:
+		if st.Arg == 1 {
+			return "kprobe_ipt_a", "kretprobe_ret"
+		}
+		return "kprobe_ipt_b", "kretprobe_ret"
+	}
+	if multi {
+		return fmt.Sprintf("kmulti_arg%d", st.Arg), "kretmulti_ret"
+	}
+	return fmt.Sprintf("kprobe_arg%d", st.Arg), "kretprobe_ret"
+}
+
+func needsExit(st FuncStatus, ret bool) bool { return ret || st.kind != kindPlain }
+
+func (s *Session) attachKprobes(coll *ebpf.Collection, kp []FuncStatus, ret bool) {
+	rep := &s.Funcs
+	// kprobe.multi: one link per argument position (and one for returns).
+	byArg := map[int][]FuncStatus{}
+	for _, st := range kp {
+		if st.Mode == KprobeMulti {
+			byArg[st.Arg] = append(byArg[st.Arg], st)
+			continue
+		}
+		entry, exit := kprobeProgs(st, false)
+		l, err := link.Kprobe(st.Symbol, coll.Programs[entry], &link.KprobeOptions{Cookie: st.Addr})
+		if err != nil {
+			st.Mode, st.Why = "", "kprobe: "+firstLine(err)
+			rep.Skipped = append(rep.Skipped, st)
+			continue
+		}
+		s.links = append(s.links, l)
+		if needsExit(st, ret) {
+			r, err := link.Kretprobe(st.Symbol, coll.Programs[exit], &link.KprobeOptions{Cookie: st.Addr})
+			if err != nil {
+				st.Why = "kretprobe: " + firstLine(err) // entry still attached
+			} else {
+				s.links = append(s.links, r)
+			}
+		}
+		rep.Attached = append(rep.Attached, st)
+	}
+	args := make([]int, 0, len(byArg))
+	for a := range byArg {
+		args = append(args, a)
+	}
+	sort.Ints(args)
+	for _, a := range args {
+		entry, exit := kprobeProgs(byArg[a][0], true)
+		ok := s.attachMulti(coll.Programs[entry], byArg[a], false)
+		if ret && len(ok) > 0 {
+			s.attachMulti(coll.Programs[exit], ok, true)
+		}
+		rep.Attached = append(rep.Attached, ok...)
+	}
+}
+
+// attachMulti attaches prog to every function of list with kprobe.multi
+// links. The kernel refuses a whole set for one function it cannot probe:
+// a refused set is split in halves until the culprits are found and
+// skipped. It returns the functions attached.
+func (s *Session) attachMulti(prog *ebpf.Program, list []FuncStatus, retprobe bool) []FuncStatus {
+	if len(list) == 0 {
+		return nil
+	}
+	opts := link.KprobeMultiOptions{}
+	for _, st := range list {
+		opts.Symbols = append(opts.Symbols, st.Symbol)
+		opts.Cookies = append(opts.Cookies, st.Addr)
+	}
+	var l link.Link
+	var err error
+	if retprobe {
+		l, err = link.KretprobeMulti(prog, opts)
+	} else {
+		l, err = link.KprobeMulti(prog, opts)
+	}
+	if err == nil {
+		s.links = append(s.links, l)
+		return list
+	}
+	if len(list) == 1 {
+		if !retprobe {
+			st := list[0]
+			st.Mode, st.Why = "", "kprobe.multi: "+firstLine(err)
+			s.Funcs.Skipped = append(s.Funcs.Skipped, st)
+		}
+		return nil
+	}
+	half := len(list) / 2
+	return append(s.attachMulti(prog, list[:half], retprobe), s.attachMulti(prog, list[half:], retprobe)...)
+}
+
+// fentry programs by kind.
+func fentryProgs(st FuncStatus) (entry, exit string) {
+	switch st.kind {
+	case kindClone:
+		return "fentry_clone", "fexit_clone"
+	case kindIpt:
+		if st.Arg == 1 {
+			return "fentry_ipt_a", "fexit_ret"
+		}
+		return "fentry_ipt_b", "fexit_ret"
+	}
+	return fmt.Sprintf("fentry_arg%d", st.Arg), "fexit_ret"
+}
+
+// attachFentries loads an fentry (and fexit) program per function, in
+// collections sharing the session's maps. A batch the kernel refuses is
+// split until the functions it refuses are found and skipped.
+func (s *Session) attachFentries(spec *ebpf.CollectionSpec, fe []FuncStatus, ret bool, kspec *btf.Spec, cache *btf.Cache, shared map[string]*ebpf.Map) {
+	rep := &s.Funcs
+	var load func(batch []FuncStatus)
+	load = func(batch []FuncStatus) {
+		cs := spec.Copy()
+		base := cs.Programs
+		cs.Programs = map[string]*ebpf.ProgramSpec{}
+		for i, st := range batch {
+			entry, exit := fentryProgs(st)
+			p := base[entry].Copy()
+			p.AttachTo = st.Name
+			cs.Programs[fmt.Sprintf("e%d", i)] = p
+			if needsExit(st, ret) {
+				x := base[exit].Copy()
+				x.AttachTo = st.Name
+				cs.Programs[fmt.Sprintf("x%d", i)] = x
+			}
+		}
+		coll, err := ebpf.NewCollectionWithOptions(cs, ebpf.CollectionOptions{
+			Programs:        ebpf.ProgramOptions{KernelTypes: kspec},
+			MapReplacements: shared,
+			Cache:           cache,
+		})
+		if err != nil {
+			if len(batch) == 1 {
+				st := batch[0]
+				st.Mode, st.Why = "", "fentry: "+firstLine(explain(err))
+				rep.Skipped = append(rep.Skipped, st)
+				return
+			}
+			half := len(batch) / 2
+			load(batch[:half])
+			load(batch[half:])
+			return
+		}
+		s.extra = append(s.extra, coll)
+		if shared["rets"] == nil {
+			shared["rets"] = coll.Maps["rets"]
+		}
+		for i, st := range batch {
+			l, err := link.AttachTracing(link.TracingOptions{Program: coll.Programs[fmt.Sprintf("e%d", i)], AttachType: ebpf.AttachTraceFEntry})
+			if err != nil {
+				st.Mode, st.Why = "", "fentry: "+firstLine(err)
+				rep.Skipped = append(rep.Skipped, st)
+				continue
+			}
+			s.links = append(s.links, l)
+			if x := coll.Programs[fmt.Sprintf("x%d", i)]; x != nil {
+				if l, err := link.AttachTracing(link.TracingOptions{Program: x, AttachType: ebpf.AttachTraceFExit}); err == nil {
+					s.links = append(s.links, l)
+				} else {
+					st.Why = "fexit: " + firstLine(err)
+				}
+			}
+			rep.Attached = append(rep.Attached, st)
+		}
+	}
+	load(fe)
+}
+
+func firstLine(err error) string {
+	msg := err.Error()
+	var ve *ebpf.VerifierError
+	if errors.As(err, &ve) {
+		msg = "verifier: " + ve.Cause.Error()
+	}
+	line, _, _ := strings.Cut(msg, "\n")
+	return line
+}
+
+// nothingAttached explains why a session has no probe at all.
+func (s *Session) nothingAttached() error {
+	switch {
+	case s.Funcs.Why != "":
+		return errors.New(s.Funcs.Why)
+	case len(s.Skipped) > 0:
+		return fmt.Errorf("no tracer could be attached: %s", s.Skipped[0].Why)
+	case len(s.Funcs.Skipped) > 0:
+		return fmt.Errorf("none of the %d selected functions could be probed: %s: %s", s.Funcs.Wanted, s.Funcs.Skipped[0].Name, s.Funcs.Skipped[0].Why)
+	}
+	return errors.New("no tracer could be attached")
+}
+
+// FuncProbe is the catalog name of function events before the decoder
+// names them after their function.
+const FuncProbe = "function"
+
+// FuncTree writes the function catalog by group, marking what this kernel
+// can probe and how (fentry, kprobe), or why not.
+func FuncTree(st []FuncStatus) string {
+	var b strings.Builder
+	b.WriteString("\nFunctions (function probes; a group name selects its tracepoints and its functions;\n" +
+		"'all' adds every kernel function that takes a struct sk_buff *):\n")
+	byName := map[string]FuncStatus{}
+	n := 0
+	common := ""
+	for i, s := range st {
+		byName[s.Name] = s
+		if s.Mode != "" {
+			n++
+		}
+		if i == 0 || s.Why == common {
+			common = s.Why
+		} else {
+			common = ""
+		}
+	}
+	if n == 0 && common != "" {
+		fmt.Fprintf(&b, "(%s)\n", common)
+	}
+	for _, g := range Groups {
+		fs := FuncGroupOf(g.Name)
+		if len(fs) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "%s:\n", g.Name)
+		for _, t := range fs {
+			s := byName[t.Name]
+			if s.Mode == "" && n == 0 && common != "" {
+				fmt.Fprintf(&b, "  ✗ %-30s %-12s %s\n", t.Name, "-", t.Desc)
+				continue
+			}
+			if s.Mode == "" {
+				fmt.Fprintf(&b, "  ✗ %-30s %-12s %s (unavailable: %s)\n", t.Name, "-", t.Desc, s.Why)
+				continue
+			}
+			mode := string(s.Mode)
+			if s.Mode == Fentry {
+				mode = "fentry/fexit"
+			}
+			fmt.Fprintf(&b, "  ✓ %-30s %-12s %s (skb: arg %d)\n", t.Name, mode, t.Desc, s.Arg)
+		}
+	}
+	fmt.Fprintf(&b, "\n%d of %d functions can be probed here. With more than %d functions selected, kprobe.multi is used where the kernel has it.\n", n, len(st), manyFuncs)
+	return b.String()
+}

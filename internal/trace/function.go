@@ -1,0 +1,50 @@
+package trace
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/skbtrail/skbtrail/internal/probe"
+)
+
+// probesLine says what a session attached: "19 tracepoints via tp_btf,
+// 3 functions (3 via fentry/fexit)".
+func probesLine(sess *probe.Session) string {
+	var parts []string
+	if n := len(sess.Attached); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d tracepoints via %s", n, sess.Attached[0].Mode))
+	}
+	if n := len(sess.Funcs.Attached); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d functions (%s)", n, sess.Funcs.ModeString()))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// reportFuncs writes, on the log, what the function probes could not do
+// and what that costs, and how long attaching took when it was long.
+func reportFuncs(log io.Writer, sess *probe.Session) {
+	f := sess.Funcs
+	if f.Wanted == 0 {
+		return
+	}
+	if f.Why != "" {
+		fmt.Fprintf(log, "skbtrail: %s: tracepoints only (%d selected functions not traced)\n", f.Why, f.Wanted)
+		return
+	}
+	if len(f.Skipped) > 0 {
+		fmt.Fprintf(log, "skbtrail: %d of %d functions cannot be probed here, skipped:", len(f.Skipped), f.Wanted)
+		for i, s := range f.Skipped {
+			if i == 10 {
+				fmt.Fprintf(log, " ... and %d more", len(f.Skipped)-i)
+				break
+			}
+			fmt.Fprintf(log, " %s (%s);", s.Name, s.Why)
+		}
+		fmt.Fprintln(log)
+	}
+	if len(f.Attached) > 0 && (f.Wanted > 20 || f.Took > 2*time.Second) {
+		fmt.Fprintf(log, "skbtrail: attached %d of %d functions (%s) in %.1fs\n", len(f.Attached), f.Wanted, f.ModeString(), f.Took.Seconds())
+	}
+}
