@@ -170,18 +170,20 @@ static __always_inline int parse_ipv6(const __u8 *l3, struct pkt *p)
  */
 static __always_inline int parse_skb_l3(struct sk_buff *skb, struct pkt *p, const __u8 **l3p)
 {
-	unsigned char *head = BPF_CORE_READ(skb, head);
-	__u16 nh = BPF_CORE_READ(skb, network_header);
-	__u16 mh = BPF_CORE_READ(skb, mac_header);
+	/* Every read costs: the protocol first, to leave ARP and the like. */
 	__u16 proto = bpf_ntohs(BPF_CORE_READ(skb, protocol));
+	unsigned char *head;
 	const __u8 *l3;
+	__u16 nh, mh;
 	__u8 v;
 
 	if (proto != ETH_P_IP && proto != ETH_P_IPV6 && proto != 0)
 		return 0;
+	head = BPF_CORE_READ(skb, head);
+	nh = BPF_CORE_READ(skb, network_header);
 	if (nh != 0 && nh != (__u16)~0U)
 		l3 = head + nh;
-	else if (mh != (__u16)~0U)
+	else if ((mh = BPF_CORE_READ(skb, mac_header)) != (__u16)~0U)
 		l3 = head + mh + ETH_HLEN;
 	else
 		l3 = BPF_CORE_READ(skb, data);

@@ -152,9 +152,6 @@ static __always_inline int report(struct hit *h, struct pkt *p)
 	__u32 netns;
 	char ifname[16] = {};
 
-	if (skb && !sk)
-		sk = BPF_CORE_READ(skb, sk);
-
 	if (cfg.active) {
 		/*
 		 * Filter early: most packets are not the user's, so the
@@ -183,12 +180,18 @@ static __always_inline int report(struct hit *h, struct pkt *p)
 		}
 		if (h->parse && skb)
 			parsed = parse_skb_l3(skb, p, &l3);
-		if (!parsed && h->sock_local && sk)
-			parse_sock(sk, p, h->sock_local == 1);
+		if (!parsed && h->sock_local) {
+			if (skb && !sk)
+				sk = BPF_CORE_READ(skb, sk);
+			if (sk)
+				parse_sock(sk, p, h->sock_local == 1);
+		}
 		int match = match_pkt(p, h->flow);
 		if (match && (cfg.netns || cfg.ifname[0])) {
 			if (skb && !dev)
 				dev = BPF_CORE_READ(skb, dev);
+			if (skb && !sk)
+				sk = BPF_CORE_READ(skb, sk);
 			if (dev)
 				BPF_CORE_READ_STR_INTO(&ifname, dev, name);
 			match = (!cfg.netns || netns_of(dev, sk) == cfg.netns) && match_ifname(ifname);
@@ -219,12 +222,16 @@ static __always_inline int report(struct hit *h, struct pkt *p)
 parse:
 	if (h->parse && skb)
 		parsed = parse_skb_l3(skb, p, &l3);
+	if (skb && !sk)
+		sk = BPF_CORE_READ(skb, sk);
 	if (!parsed && h->sock_local && sk)
 		parse_sock(sk, p, h->sock_local == 1);
 copy:
 	/* Copy late: what the event needs besides the filter's fields. */
 	if (skb && !dev)
 		dev = BPF_CORE_READ(skb, dev);
+	if (skb && !sk)
+		sk = BPF_CORE_READ(skb, sk);
 	netns = netns_of(dev, sk);
 	if (dev && !ifname[0])
 		BPF_CORE_READ_STR_INTO(&ifname, dev, name);
