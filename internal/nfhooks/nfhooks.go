@@ -191,7 +191,13 @@ func Points(fns []Fn, families []uint8) []probe.Point {
 			}
 			slices.Sort(prios)
 			for _, p := range slices.Compact(prios) {
-				pts = append(pts, probe.Point{Family: fam, Hook: hook, Priority: p})
+				pt := probe.Point{Family: fam, Hook: hook, Priority: p, Before: math.MaxInt32}
+				for _, f := range fns {
+					if f.Family == fam && f.Hook == hook && f.Priority >= p && f.Priority < pt.Before {
+						pt.Before = f.Priority
+					}
+				}
+				pts = append(pts, pt)
 			}
 		}
 	}

@@ -1,12 +1,14 @@
 package probe
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
 
 	"github.com/skbtrail/skbtrail/internal/netns"
 )
@@ -52,6 +54,27 @@ type Point struct {
 	Family   uint8  // NFProtoIPv4 or NFProtoIPv6
 	Hook     uint32 // index into HookNames
 	Priority int32
+	// Before is the priority of the next hook function, if any: an
+	// observer may move up to just below it (0: no room to move).
+	Before int32
+}
+
+// attachObserver attaches prog at pt. The kernel takes one BPF program per
+// hook and priority, so when another observer (a second skbtrail) holds
+// the place, the observer moves up, staying below the next hook function:
+// anywhere between the two functions sees the same.
+func attachObserver(prog *ebpf.Program, pt Point) (link.Link, error) {
+	for prio := pt.Priority; ; prio++ {
+		l, err := link.AttachNetfilter(link.NetfilterOptions{
+			Program:        prog,
+			ProtocolFamily: link.NetfilterProtocolFamily(pt.Family),
+			Hook:           link.NetfilterInetHook(pt.Hook),
+			Priority:       prio,
+		})
+		if err == nil || !errors.Is(err, unix.EBUSY) || prio+1 >= pt.Before || prio-pt.Priority >= 64 {
+			return l, err
+		}
+	}
 }
 
 // Plan is where to watch in one network namespace.
@@ -104,12 +127,7 @@ func (s *Session) Observe(plans []Plan) (int, error) {
 	for _, p := range plans {
 		err := netns.Do(p.Netns, func() error {
 			for _, pt := range p.Points {
-				l, err := link.AttachNetfilter(link.NetfilterOptions{
-					Program:        progs[pt.Priority],
-					ProtocolFamily: link.NetfilterProtocolFamily(pt.Family),
-					Hook:           link.NetfilterInetHook(pt.Hook),
-					Priority:       pt.Priority,
-				})
+				l, err := attachObserver(progs[pt.Priority], pt)
 				if err != nil {
 					return fmt.Errorf("attach netfilter observer at %s %s priority %d: %w",
 						FamilyName(uint32(pt.Family)), HookName(pt.Hook), pt.Priority, err)
