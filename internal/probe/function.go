@@ -63,6 +63,7 @@ type FuncReport struct {
 	Skipped  []FuncStatus      // not attached, with why
 	Modes    map[Mode]int      // attached per mode
 	Took     time.Duration     // time to resolve, load and attach
+	Resolve  time.Duration     // of which: finding the functions (BTF, kallsyms, tracefs)
 	Names    map[uint64]string // address -> function, for decoding
 	Why      string            // set when no function probe can be used at all
 }
@@ -94,7 +95,8 @@ func FuncUnavailable(feat kernel.Features) string {
 
 // funcEnv is what resolving functions needs from the running kernel.
 type funcEnv struct {
-	btf       map[string]*btf.Func
+	spec      *btf.Spec
+	index     map[string]*btf.Func // every BTF function, for -t all; nil: look up by name
 	syms      *kernel.Symbols
 	suffixed  map[string]string // base name -> first suffixed kallsyms name
 	traceable map[string]bool   // available_filter_functions; nil: unknown
@@ -102,7 +104,7 @@ type funcEnv struct {
 }
 
 func newFuncEnv(spec *btf.Spec, feat kernel.Features) (*funcEnv, error) {
-	env := &funcEnv{btf: funcIndex(spec), feat: feat}
+	env := &funcEnv{spec: spec, feat: feat}
 	syms, err := kernel.LoadSymbols()
 	if err != nil {
 		return nil, err
@@ -160,7 +162,7 @@ func readTraceable() map[string]bool {
 // resolve finds how function name can be probed here.
 func (env *funcEnv) resolve(t Tracer, many bool) FuncStatus {
 	st := FuncStatus{Name: t.Name, Group: t.Group, kind: t.kind}
-	f := env.btf[t.Name]
+	f := env.btfFunc(t.Name)
 	if f == nil {
 		st.Why = "not in this kernel's BTF (absent or inlined)"
 		return st
@@ -205,6 +207,28 @@ func (env *funcEnv) resolve(t Tracer, many bool) FuncStatus {
 		st.Why = "no function probe type available"
 	}
 	return st
+}
+
+// btfFunc returns the BTF function name, or nil. Without the index (built
+// for -t all) it looks the name up: iterating all of the kernel's types
+// takes seconds on a slow machine.
+func (env *funcEnv) btfFunc(name string) *btf.Func {
+	if env.index != nil {
+		return env.index[name]
+	}
+	if env.spec == nil {
+		return nil
+	}
+	types, err := env.spec.AnyTypesByName(name)
+	if err != nil {
+		return nil
+	}
+	for _, t := range types {
+		if f, ok := t.(*btf.Func); ok {
+			return f
+		}
+	}
+	return nil
 }
 
 // FuncAvailability reports for every catalog function whether and how it
@@ -263,7 +287,8 @@ func (s *Session) openFunctions(fns []Tracer, ret bool, kspec *btf.Spec, cache *
 		if t.Name != AllFunctions {
 			continue
 		}
-		for _, name := range SkbFuncs(kspec) {
+		env.index = funcIndex(kspec)
+		for _, name := range skbFuncs(env.index) {
 			if seen[name] || (env.traceable != nil && !env.traceable[name]) {
 				continue
 			}
@@ -282,6 +307,7 @@ func (s *Session) openFunctions(fns []Tracer, ret bool, kspec *btf.Spec, cache *
 		}
 		want = append(want, st)
 	}
+	rep.Resolve = time.Since(start)
 	if len(want) > 0 {
 		if err := s.attachFunctions(want, ret, kspec, cache); err != nil {
 			return err

@@ -246,9 +246,11 @@ func funcIndex(spec *btf.Spec) map[string]*btf.Func {
 
 // SkbFuncs returns the names of every function in spec that takes a
 // struct sk_buff * at an argument position the programs can read, sorted.
-func SkbFuncs(spec *btf.Spec) []string {
+func SkbFuncs(spec *btf.Spec) []string { return skbFuncs(funcIndex(spec)) }
+
+func skbFuncs(index map[string]*btf.Func) []string {
 	var out []string
-	for name, f := range funcIndex(spec) {
+	for name, f := range index {
 		if pos, _ := SkbArg(f); pos > 0 && pos <= maxSkbArg {
 			out = append(out, name)
 		}

@@ -45,6 +45,6 @@ func reportFuncs(log io.Writer, sess *probe.Session) {
 		fmt.Fprintln(log)
 	}
 	if len(f.Attached) > 0 && (f.Wanted > 20 || f.Took > 2*time.Second) {
-		fmt.Fprintf(log, "skbtrail: attached %d of %d functions (%s) in %.1fs\n", len(f.Attached), f.Wanted, f.ModeString(), f.Took.Seconds())
+		fmt.Fprintf(log, "skbtrail: attached %d of %d functions (%s) in %.1fs (%.1fs finding them)\n", len(f.Attached), f.Wanted, f.ModeString(), f.Took.Seconds(), f.Resolve.Seconds())
 	}
 }
