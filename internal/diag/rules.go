@@ -382,6 +382,25 @@ func deliveredRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 	return nil
 }
 
+// DropRule returns the rule trace event that dropped the story's packet:
+// a drop or reject verdict in the namespace of a netfilter drop, for the
+// same packet. It returns nil when the story is no netfilter drop or the
+// rule trace has no such event (yet).
+func DropRule(s *track.Story, hits []RuleHit) *RuleHit {
+	d, ok := s.Drop()
+	if !ok || d.Reason != "NETFILTER_DROP" {
+		return nil
+	}
+	var hit *RuleHit
+	for i := range hits {
+		r := &hits[i]
+		if r.Netns == d.Netns && (r.Verdict == "drop" || strings.HasPrefix(r.Verdict, "reject")) && samePacket(r.Packet, d.Packet) {
+			hit = r
+		}
+	}
+	return hit
+}
+
 // netfilterRule: a netfilter drop, with the rule that did it from the rule
 // trace.
 func netfilterRule(s *track.Story, ctx Context, a *Analysis) []Finding {
@@ -389,13 +408,7 @@ func netfilterRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 	if !ok || d.Reason != "NETFILTER_DROP" {
 		return nil
 	}
-	var hit *RuleHit
-	for i := range ctx.Rules {
-		r := &ctx.Rules[i]
-		if r.Netns == d.Netns && (r.Verdict == "drop" || strings.HasPrefix(r.Verdict, "reject")) && samePacket(r.Packet, d.Packet) {
-			hit = r
-		}
-	}
+	hit := DropRule(s, ctx.Rules)
 	if hit == nil {
 		return nil
 	}

@@ -23,8 +23,12 @@ import (
 )
 
 // settle is how long a finished story waits before it is analysed, so that
-// what arrives on other channels (the rule trace) can join it.
-const settle = 150 * time.Millisecond
+// what arrives on other channels (the rule trace) can join it; a netfilter
+// drop waits up to ruleWait more for the rule that took it.
+const (
+	settle   = 150 * time.Millisecond
+	ruleWait = 2 * time.Second
+)
 
 // diagnoser gathers what the analysis needs besides the story, and
 // analyses stories once they settled.
@@ -166,10 +170,17 @@ func (d *diagnoser) ready(force bool) []*diag.Analysis {
 			break
 		}
 		ctx := d.ctx
-		ctx.Counters = d.counters(q.s)
 		d.mu.Lock()
 		ctx.Rules = slices.Clone(d.hits)
 		d.mu.Unlock()
+		// A netfilter drop waits longer for its rule trace event, which
+		// comes over netlink and may lag on a busy host.
+		if !force && len(d.tracers) > 0 && now.Before(q.ready.Add(ruleWait)) {
+			if drop, ok := q.s.Drop(); ok && drop.Reason == "NETFILTER_DROP" && diag.DropRule(q.s, ctx.Rules) == nil {
+				break
+			}
+		}
+		ctx.Counters = d.counters(q.s)
 		out = append(out, diag.Analyze(q.s, ctx))
 		n++
 	}
