@@ -97,6 +97,7 @@ func FuncUnavailable(feat kernel.Features) string {
 type funcEnv struct {
 	spec      *btf.Spec
 	index     map[string]*btf.Func // every BTF function, for -t all; nil: look up by name
+	modules   map[string]*btf.Spec // module BTF loaded so far (nil: none there)
 	syms      *kernel.Symbols
 	suffixed  map[string]string // base name -> first suffixed kallsyms name
 	traceable map[string]bool   // available_filter_functions; nil: unknown
@@ -164,7 +165,7 @@ func (env *funcEnv) resolve(t Tracer, many bool) FuncStatus {
 	st := FuncStatus{Name: t.Name, Group: t.Group, kind: t.kind}
 	f := env.btfFunc(t.Name)
 	if f == nil {
-		st.Why = "not in this kernel's BTF (absent or inlined)"
+		st.Why = "not in the BTF of the kernel or a loaded module (absent, inlined, or its module not loaded)"
 		return st
 	}
 	pos, nargs := SkbArg(f)
@@ -221,7 +222,11 @@ func (env *funcEnv) btfFunc(name string) *btf.Func {
 	}
 	types, err := env.spec.AnyTypesByName(name)
 	if err != nil {
-		return nil
+		// A module's function (ipt_do_table in ip_tables) is in the
+		// module's BTF; kallsyms says which module has it.
+		if types, err = env.moduleTypes(name); err != nil {
+			return nil
+		}
 	}
 	for _, t := range types {
 		if f, ok := t.(*btf.Func); ok {
@@ -229,6 +234,32 @@ func (env *funcEnv) btfFunc(name string) *btf.Func {
 		}
 	}
 	return nil
+}
+
+// moduleTypes looks name up in the BTF of the loaded module that has it.
+func (env *funcEnv) moduleTypes(name string) ([]btf.Type, error) {
+	addr, ok := env.syms.Lookup(name)
+	if !ok {
+		return nil, errors.New("not in kallsyms")
+	}
+	sym := env.syms.Symbolize(addr)
+	i := strings.LastIndex(sym, " [")
+	if i < 0 || !strings.HasSuffix(sym, "]") {
+		return nil, errors.New("not in a module")
+	}
+	mod := sym[i+2 : len(sym)-1]
+	if env.modules == nil {
+		env.modules = map[string]*btf.Spec{}
+	}
+	spec, ok := env.modules[mod]
+	if !ok {
+		spec, _ = btf.LoadKernelModuleSpec(mod)
+		env.modules[mod] = spec
+	}
+	if spec == nil {
+		return nil, errors.New("no BTF for module " + mod)
+	}
+	return spec.AnyTypesByName(name)
 }
 
 // FuncAvailability reports for every catalog function whether and how it
@@ -341,6 +372,7 @@ func (s *Session) attachFunctions(want []FuncStatus, ret bool, kspec *btf.Spec, 
 		"lost":     s.coll.Maps["lost"],
 	}
 	rep := &s.Funcs
+	popts := ebpf.ProgramOptions{KernelTypes: kspec, ExtraRelocationTargets: moduleTargets(want)}
 
 	// Kprobe programs: one collection, each program used for many functions.
 	var kp []FuncStatus
@@ -360,7 +392,7 @@ func (s *Session) attachFunctions(want []FuncStatus, ret bool, kspec *btf.Spec, 
 			}
 		}
 		coll, err := ebpf.NewCollectionWithOptions(cs, ebpf.CollectionOptions{
-			Programs:        ebpf.ProgramOptions{KernelTypes: kspec},
+			Programs:        popts,
 			MapReplacements: shared,
 			Cache:           cache,
 		})
@@ -372,9 +404,24 @@ func (s *Session) attachFunctions(want []FuncStatus, ret bool, kspec *btf.Spec, 
 		s.attachKprobes(coll, kp, ret)
 	}
 	if len(fe) > 0 {
-		s.attachFentries(spec, fe, ret, kspec, cache, shared)
+		s.attachFentries(spec, fe, ret, popts, cache, shared)
 	}
 	sort.Slice(rep.Skipped, func(i, j int) bool { return rep.Skipped[i].Name < rep.Skipped[j].Name })
+	return nil
+}
+
+// moduleTargets returns the BTF of modules whose types the wanted
+// functions' programs read: struct xt_table is x_tables' where that is a
+// module (Debian), so ipt_do_table's table name relocates against it.
+func moduleTargets(want []FuncStatus) []*btf.Spec {
+	for _, st := range want {
+		if st.kind == kindIpt {
+			if spec, err := btf.LoadKernelModuleSpec("x_tables"); err == nil {
+				return []*btf.Spec{spec}
+			}
+			break
+		}
+	}
 	return nil
 }
 
@@ -499,7 +546,7 @@ func fentryProgs(st FuncStatus) (entry, exit string) {
 // attachFentries loads an fentry (and fexit) program per function, in
 // collections sharing the session's maps. A batch the kernel refuses is
 // split until the functions it refuses are found and skipped.
-func (s *Session) attachFentries(spec *ebpf.CollectionSpec, fe []FuncStatus, ret bool, kspec *btf.Spec, cache *btf.Cache, shared map[string]*ebpf.Map) {
+func (s *Session) attachFentries(spec *ebpf.CollectionSpec, fe []FuncStatus, ret bool, popts ebpf.ProgramOptions, cache *btf.Cache, shared map[string]*ebpf.Map) {
 	rep := &s.Funcs
 	var load func(batch []FuncStatus)
 	load = func(batch []FuncStatus) {
@@ -518,7 +565,7 @@ func (s *Session) attachFentries(spec *ebpf.CollectionSpec, fe []FuncStatus, ret
 			}
 		}
 		coll, err := ebpf.NewCollectionWithOptions(cs, ebpf.CollectionOptions{
-			Programs:        ebpf.ProgramOptions{KernelTypes: kspec},
+			Programs:        popts,
 			MapReplacements: shared,
 			Cache:           cache,
 		})
