@@ -385,9 +385,19 @@ func (s *Session) attachFunctions(want []FuncStatus, ret bool, kspec *btf.Spec, 
 		}
 	}
 	if len(kp) > 0 {
+		// Only the programs these functions use: another may not even
+		// relocate here (kprobe_ipt_* without x_tables loaded).
+		need := map[string]bool{}
+		for _, st := range kp {
+			entry, exit := kprobeProgs(st, st.Mode == KprobeMulti)
+			need[entry] = true
+			if needsExit(st, ret) {
+				need[exit] = true
+			}
+		}
 		cs := spec.Copy()
 		for name := range cs.Programs {
-			if !strings.HasPrefix(name, "kprobe_") && !strings.HasPrefix(name, "kret") && !strings.HasPrefix(name, "kmulti_") {
+			if !need[name] {
 				delete(cs.Programs, name)
 			}
 		}
