@@ -10,6 +10,12 @@
  * makes one program per priority, with that priority in .rodata; hook and
  * family come from the hook state.
  */
+/*
+ * Netfilter programs may not call the task helpers (bpf_get_current_comm,
+ * bpf_get_current_pid_tgid) before Linux 6.1x: their events have no
+ * process; the story has it from the tracepoints.
+ */
+#define SKBTRAIL_NO_TASK
 #include "skbtrail.h"
 
 #define NF_ACCEPT 1

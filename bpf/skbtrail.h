@@ -253,7 +253,9 @@ copy:
 	e->location = h->location;
 	e->probe = h->probe;
 	e->cpu = bpf_get_smp_processor_id();
+#ifndef SKBTRAIL_NO_TASK
 	e->pid = bpf_get_current_pid_tgid() >> 32;
+#endif
 	e->netns = netns;
 	e->ifindex = dev ? BPF_CORE_READ(dev, ifindex) : 0;
 	e->len = h->len ? h->len : (skb ? BPF_CORE_READ(skb, len) : 0);
@@ -265,7 +267,9 @@ copy:
 	e->flags = h->flow ? EV_FLOW : parsed ? EV_PARSED : p->family ? EV_FROM_SOCK : 0;
 	__builtin_memcpy(&e->pkt, p, sizeof(*p));
 	__builtin_memcpy(e->ifname, ifname, sizeof(ifname));
+#ifndef SKBTRAIL_NO_TASK
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
+#endif
 	if (snaplen) {
 		struct event_data *d = (struct event_data *)(e + 1);
 		__u32 cap = parsed ? linear_from(skb, l3) : 0;
