@@ -63,6 +63,7 @@ struct event {
 	struct pkt pkt;
 	char ifname[16];
 	char comm[16];
+	__u64 head; /* skb->head: clones share it with their original */
 };
 
 struct {
@@ -250,6 +251,7 @@ copy:
 	}
 	e->ts = bpf_ktime_get_ns();
 	e->skb = skbaddr;
+	e->head = skb ? (__u64)BPF_CORE_READ(skb, head) : 0;
 	e->location = h->location;
 	e->probe = h->probe;
 	e->cpu = bpf_get_smp_processor_id();

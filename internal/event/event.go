@@ -25,6 +25,7 @@ type Event struct {
 	Probe   string    // tracer name, e.g. "netif_receive_skb"
 	Group   string    // tracer group, e.g. "link"
 	Skb     uint64    // skb address; 0 for probes without an skb
+	Head    uint64    // the skb's data buffer; clones share their original's
 	CPU     uint32
 	PID     uint32
 	Comm    string
@@ -146,6 +147,7 @@ func (d *Decoder) FromRecord(r *probe.Record) Event {
 		Kernel:  r.Ts,
 		Time:    d.boot.Add(time.Duration(r.Ts)),
 		Skb:     r.Skb,
+		Head:    r.Head,
 		CPU:     r.Cpu,
 		PID:     r.Pid,
 		Comm:    cstring(r.Comm[:]),

@@ -43,7 +43,7 @@ const timeFormat = "15:04:05.000000"
 // Event writes one line: time, skb, probe, packet, facts.
 func (t *Text) Event(e event.Event) error {
 	fmt.Fprintf(t.w, "%s %-18s ", e.Time.Format(timeFormat), skbString(e.Skb))
-	t.line(e)
+	t.line(e, 0)
 	return t.w.Flush()
 }
 
@@ -71,7 +71,7 @@ func (t *Text) story(s *track.Story, levels []diag.Level) {
 		if levels != nil {
 			fmt.Fprintf(t.w, "[%-5s] ", levels[i])
 		}
-		t.line(e)
+		t.line(e, s.Skb)
 	}
 	if s.Packet() {
 		fmt.Fprintf(t.w, "%s\n", Ending(s))
@@ -81,7 +81,9 @@ func (t *Text) story(s *track.Story, levels []diag.Level) {
 	}
 }
 
-func (t *Text) line(e event.Event) {
+// line writes an event; in the story of skb owner, an event of another skb
+// (a clone that joined it) says so.
+func (t *Text) line(e event.Event, owner uint64) {
 	fmt.Fprintf(t.w, "%-23s ", e.Probe)
 	if t.Detail {
 		ifname := e.Ifname
@@ -97,6 +99,9 @@ func (t *Text) line(e event.Event) {
 	}
 	for _, f := range e.Facts {
 		fmt.Fprintf(t.w, "  %s %v", f.Key, f.Value)
+	}
+	if owner != 0 && e.Skb != 0 && e.Skb != owner {
+		fmt.Fprintf(t.w, "  (clone %s)", skbString(e.Skb))
 	}
 	t.w.WriteString("\n")
 }

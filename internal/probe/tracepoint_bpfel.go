@@ -50,6 +50,7 @@ type tracepointEvent struct {
 	}
 	Ifname [16]int8
 	Comm   [16]int8
+	Head   uint64
 }
 
 type tracepointFilter struct {

@@ -18,6 +18,7 @@ type Story struct {
 	Ended   bool          // the skb was freed: the story is complete
 	Dropped bool          // it was freed by kfree_skb (a drop)
 	Parent  uint64        // the skb this one is a clone or copy of (function probes), or 0
+	head    uint64        // the skb's data buffer, shared with its clones
 	last    uint64        // kernel time of the newest event
 	freed   bool          // a free was seen
 	pending int           // function entries whose return event is still to come
@@ -31,7 +32,7 @@ func (s *Story) Packet() bool { return s.Skb != 0 }
 // Drop returns the drop event, if the packet was dropped.
 func (s *Story) Drop() (event.Event, bool) {
 	for i := len(s.Events) - 1; i >= 0; i-- {
-		if s.Events[i].Probe == probe.KfreeSkb {
+		if s.Events[i].Probe == probe.KfreeSkb && (s.Events[i].Skb == s.Skb || s.Skb == 0) {
 			return s.Events[i], true
 		}
 	}
@@ -48,6 +49,12 @@ type Tracker struct {
 	// Claimed collects route lookups as they join a story, for callers
 	// that print events as they arrive; the caller empties it.
 	Claimed []event.Event
+
+	// held are short stories of clones freed where they were first seen
+	// (the neighbour code probes with a clone of a queued packet and
+	// frees it): they wait, by data buffer, for the story of the packet
+	// they were cloned from, and join it.
+	held map[uint64]*Story
 
 	open    map[uint64]*Story
 	pending map[uint32][]event.Event // route lookups waiting for their packet, per CPU
@@ -103,9 +110,15 @@ func (t *Tracker) Add(e event.Event) []*Story {
 		if e.Return {
 			return nil // its story ended already (or expired)
 		}
-		s = &Story{Skb: e.Skb, Parent: e.Parent}
+		s = &Story{Skb: e.Skb, Parent: e.Parent, head: e.Head}
 		t.open[e.Skb] = s
 		t.claim(s, e)
+		if c, ok := t.held[e.Head]; ok && e.Head != 0 && sameHeaders(c, e.Packet) {
+			delete(t.held, e.Head)
+			for _, ce := range c.Events {
+				t.append(s, ce)
+			}
+		}
 	}
 	t.append(s, e)
 	// A function that frees the skb (ip_rcv delivering it) returns after
@@ -122,10 +135,51 @@ func (t *Tracker) Add(e event.Event) []*Story {
 	}
 	if s.freed && s.pending == 0 {
 		delete(t.open, e.Skb)
+		if s.brief() && s.head != 0 {
+			if t.held == nil {
+				t.held = map[uint64]*Story{}
+			}
+			var out []*Story
+			if old, ok := t.held[s.head]; ok {
+				out = append(out, finish(old))
+			}
+			t.held[s.head] = s
+			return out
+		}
 		return []*Story{finish(s)}
 	}
 	return nil
 }
+
+// sameHeaders reports whether a held clone's packet is e's: a clone shares
+// the data, so the headers are the same (a buffer reused by an unrelated
+// packet has other headers).
+func sameHeaders(c *Story, p event.Packet) bool {
+	for _, ce := range c.Events {
+		q := ce.Packet
+		if q.Source != event.FromHeaders || p.Source != event.FromHeaders {
+			continue
+		}
+		return q.Src == p.Src && q.Dst == p.Dst && q.Proto == p.Proto && q.Sport == p.Sport &&
+			q.Dport == p.Dport && q.ICMPID == p.ICMPID && q.ICMPSeq == p.ICMPSeq && q.Seq == p.Seq
+	}
+	return false
+}
+
+// brief reports whether the story's own skb was seen only where it was
+// freed, the mark of a clone made and freed on the side.
+func (s *Story) brief() bool {
+	for _, e := range s.Events {
+		if e.Skb == s.Skb && e.Probe != probe.KfreeSkb && e.Probe != probe.ConsumeSkb {
+			return false
+		}
+	}
+	return true
+}
+
+// cloneWindow is how long a brief story waits for the packet it was
+// cloned from.
+const cloneWindow = uint64(500 * time.Millisecond)
 
 func (t *Tracker) append(s *Story, e event.Event) {
 	s.Events = append(s.Events, e)
@@ -185,6 +239,12 @@ func (t *Tracker) Expire(now uint64) []*Story {
 		}
 		t.pending[cpu] = kept
 	}
+	for head, s := range t.held {
+		if s.last+cloneWindow < now {
+			delete(t.held, head)
+			out = append(out, finish(s))
+		}
+	}
 	sortStories(out)
 	return out
 }
@@ -195,7 +255,10 @@ func (t *Tracker) Flush() []*Story {
 	for _, s := range t.open {
 		out = append(out, finish(s))
 	}
-	t.open, t.pending = nil, nil
+	for _, s := range t.held {
+		out = append(out, finish(s))
+	}
+	t.open, t.pending, t.held = nil, nil, nil
 	sortStories(out)
 	return out
 }

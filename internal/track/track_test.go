@@ -234,3 +234,42 @@ func TestExpireAndFlush(t *testing.T) {
 		t.Fatal("tracker not empty after Flush")
 	}
 }
+
+// A clone the neighbour code frees before its original leaves joins the
+// original's story instead of counting as a packet of its own.
+func TestCloneFreedFirstJoinsOriginal(t *testing.T) {
+	ms := uint64(time.Millisecond)
+	withHead := func(e event.Event, head uint64) event.Event { e.Head = head; return e }
+	var tr Tracker
+	var got []*Story
+	got = append(got, tr.Add(withHead(ev(1*ms, 0, 0x50, "consume_skb"), 0xaa))...) // the clone
+	if len(got) != 0 {
+		t.Fatalf("a clone freed where first seen was shown at once: %+v", got)
+	}
+	got = append(got, tr.Add(withHead(ev(2*ms, 0, 0x60, "net_dev_queue"), 0xaa))...)
+	got = append(got, tr.Add(withHead(ev(3*ms, 0, 0x60, "consume_skb"), 0xaa))...)
+	if len(got) != 1 || got[0].Skb != 0x60 || len(got[0].Events) != 3 || got[0].Events[0].Skb != 0x50 {
+		t.Fatalf("got %d stories, want one of 0x60 with the clone's event first: %+v", len(got), got)
+	}
+	if d, ok := got[0].Drop(); ok {
+		t.Errorf("a delivered packet reports a drop: %+v", d)
+	}
+
+	// One that no packet claims is shown after a while.
+	tr.Add(withHead(ev(10*ms, 0, 0x70, "kfree_skb"), 0xbb))
+	if out := tr.Expire(10*ms + cloneWindow/2); len(out) != 0 {
+		t.Fatalf("shown before its window passed: %+v", out)
+	}
+	if out := tr.Expire(10*ms + cloneWindow + ms); len(out) != 1 || out[0].Skb != 0x70 || !out[0].Dropped {
+		t.Fatalf("Expire = %+v, want the lone drop of 0x70", out)
+	}
+
+	// A buffer reused by an unrelated packet does not join it.
+	tr.Add(withHead(ev(20*ms, 0, 0x80, "consume_skb"), 0xcc))
+	other := withHead(ev(21*ms, 0, 0x90, "net_dev_queue"), 0xcc)
+	other.Packet.ICMPSeq = 9
+	tr.Add(other)
+	if out := tr.Flush(); len(out) != 2 {
+		t.Fatalf("Flush = %d stories, want the unrelated two apart", len(out))
+	}
+}
