@@ -254,6 +254,13 @@ TRACEPOINT(sock_rcvqueue_full)
 }
 
 /* udp_fail_queue_rcv_skb(rc, sk[, skb]): UDP could not queue a datagram. */
+/*
+ * Whether udp_fail_queue_rcv_skb passes the skb (a third argument, Linux
+ * 6.10+): set by the loader from the tracepoint's BTF prototype. A read of
+ * an argument the kernel does not pass is refused, so it is guarded.
+ */
+const volatile __u8 udp_fail_skb = 0;
+
 TRACEPOINT(udp_fail_queue_rcv_skb)
 {
 	const struct sock *sk = (const struct sock *)ctx[1];
@@ -266,6 +273,10 @@ TRACEPOINT(udp_fail_queue_rcv_skb)
 		.probe = PROBE_UDP_FAIL_QUEUE_RCV_SKB,
 		.sock_local = 2,
 	};
+	if (udp_fail_skb) {
+		h.skb = (struct sk_buff *)ctx[2];
+		h.parse = 1;
+	}
 	return report(&h, &p);
 }
 

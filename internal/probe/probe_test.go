@@ -71,6 +71,9 @@ func TestProgramsLoad(t *testing.T) {
 			if err := setup(spec, kernelFilter(f), x); err != nil {
 				t.Fatal(err)
 			}
+			if err := tracepointArgs(spec, kspec); err != nil {
+				t.Fatal(err)
+			}
 			fname := fname + xname
 			for name := range spec.Programs {
 				tp := strings.TrimPrefix(strings.TrimPrefix(name, "tp_btf_"), "raw_tp_")

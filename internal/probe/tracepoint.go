@@ -90,6 +90,20 @@ const MaxSnaplen = 65535
 
 // setup writes the filter, expression and snapshot length into a spec's
 // .rodata and injects the expression into its programs.
+// tracepointArgs tells the tracepoint programs which optional arguments the
+// running kernel's tracepoints pass, from their BTF prototypes.
+func tracepointArgs(spec *ebpf.CollectionSpec, kspec *btf.Spec) error {
+	n, _ := kernel.TracepointArgs(kspec, "udp_fail_queue_rcv_skb")
+	var skb uint8
+	if n >= 3 {
+		skb = 1
+	}
+	if err := spec.Variables["udp_fail_skb"].Set(skb); err != nil {
+		return fmt.Errorf("set udp_fail_skb: %w", err)
+	}
+	return nil
+}
+
 func setup(spec *ebpf.CollectionSpec, kf tracepointFilter, opts Options) error {
 	if len(opts.Expr) > 0 {
 		kf.Active = 1
@@ -150,6 +164,9 @@ func Open(opts Options) (*Session, error) {
 		return nil, fmt.Errorf("load BPF object: %w", err)
 	}
 	kf := kernelFilter(opts.Filter)
+	if err := tracepointArgs(spec, kspec); err != nil {
+		return nil, err
+	}
 	if err := setup(spec, kf, opts); err != nil {
 		return nil, err
 	}

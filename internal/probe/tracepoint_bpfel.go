@@ -160,6 +160,7 @@ const (
 	tracepointVarCfg                        = "cfg"
 	tracepointVarPcapFilter                 = "pcap_filter"
 	tracepointVarSnaplen                    = "snaplen"
+	tracepointVarUdpFailSkb                 = "udp_fail_skb"
 	tracepointVarUnusedEvent                = "unused_event"
 	tracepointVarUnusedProbeId              = "unused_probe_id"
 )
@@ -262,6 +263,7 @@ type tracepointVariableSpecs struct {
 	Cfg           *ebpf.VariableSpec `ebpf:"cfg"`
 	PcapFilter    *ebpf.VariableSpec `ebpf:"pcap_filter"`
 	Snaplen       *ebpf.VariableSpec `ebpf:"snaplen"`
+	UdpFailSkb    *ebpf.VariableSpec `ebpf:"udp_fail_skb"`
 	UnusedEvent   *ebpf.VariableSpec `ebpf:"unused_event"`
 	UnusedProbeId *ebpf.VariableSpec `ebpf:"unused_probe_id"`
 }
@@ -306,6 +308,7 @@ type tracepointVariables struct {
 	Cfg           *ebpf.Variable `ebpf:"cfg"`
 	PcapFilter    *ebpf.Variable `ebpf:"pcap_filter"`
 	Snaplen       *ebpf.Variable `ebpf:"snaplen"`
+	UdpFailSkb    *ebpf.Variable `ebpf:"udp_fail_skb"`
 	UnusedEvent   *ebpf.Variable `ebpf:"unused_event"`
 	UnusedProbeId *ebpf.Variable `ebpf:"unused_probe_id"`
 }
