@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 	"unsafe"
@@ -259,20 +260,63 @@ func progName(st Status) string {
 
 // loadCollection loads the maps and only the wanted programs of spec.
 func loadCollection(spec *ebpf.CollectionSpec, want []Status, kspec *btf.Spec, cache *btf.Cache) (*ebpf.Collection, error) {
-	cs := spec.Copy()
-	keep := map[string]bool{}
-	for _, st := range want {
-		keep[progName(st)] = true
+	// The kernel's verifier is most of the start-up time, and it runs on
+	// the loading thread: load the maps, then the programs in as many
+	// parts as there are CPUs (at most 4), sharing the maps.
+	maps := spec.Copy()
+	maps.Programs = nil
+	coll, err := ebpf.NewCollectionWithOptions(maps, ebpf.CollectionOptions{})
+	if err != nil {
+		return nil, err
 	}
-	for name := range cs.Programs {
-		if !keep[name] {
-			delete(cs.Programs, name)
+	coll.Programs = map[string]*ebpf.Program{}
+	parts := min(runtime.NumCPU(), 4, len(want))
+	type result struct {
+		c   *ebpf.Collection
+		err error
+	}
+	results := make(chan result, parts)
+	for i := 0; i < parts; i++ {
+		cs := spec.Copy()
+		keep := map[string]bool{}
+		for j := i; j < len(want); j += parts {
+			keep[progName(want[j])] = true
+		}
+		for name := range cs.Programs {
+			if !keep[name] {
+				delete(cs.Programs, name)
+			}
+		}
+		go func() {
+			c, err := ebpf.NewCollectionWithOptions(cs, ebpf.CollectionOptions{
+				Programs:        ebpf.ProgramOptions{KernelTypes: kspec},
+				Cache:           cache,
+				MapReplacements: coll.Maps,
+			})
+			results <- result{c, err}
+		}()
+	}
+	var firstErr error
+	for i := 0; i < parts; i++ {
+		r := <-results
+		if r.err != nil {
+			if firstErr == nil {
+				firstErr = r.err
+			}
+			continue
+		}
+		for name, p := range r.c.Programs {
+			coll.Programs[name] = p
+		}
+		for _, m := range r.c.Maps {
+			m.Close() // clones of coll's maps
 		}
 	}
-	return ebpf.NewCollectionWithOptions(cs, ebpf.CollectionOptions{
-		Programs: ebpf.ProgramOptions{KernelTypes: kspec},
-		Cache:    cache,
-	})
+	if firstErr != nil {
+		coll.Close()
+		return nil, firstErr
+	}
+	return coll, nil
 }
 
 // explain turns a load error into one that says what to do.
