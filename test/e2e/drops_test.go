@@ -129,7 +129,7 @@ func floodUDP(t *testing.T, ns, addr string, port, n int) {
 func scrapeIn(t *testing.T, ns, url string) (string, error) {
 	t.Helper()
 	client := &http.Client{
-		Timeout: 5 * time.Second,
+		Timeout: scaled(5 * time.Second),
 		Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
 			err = inNetns(t, ns, func() (err error) {
 				c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
@@ -179,16 +179,9 @@ func runIn(t *testing.T, ns string, args ...string) *proc {
 			<-p.done
 		}
 	})
-	select {
-	case <-p.stderr.seen:
-		p.began = time.Now()
-		return p
-	case <-p.done:
-		t.Fatalf("%s exited (%v) before %q:\n%s", p.name(), p.err, beginMarker+"...", p.report())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("%s did not say %q within 30s:\n%s", p.name(), beginMarker+"...", p.report())
-	}
-	return nil
+	p.started = time.Now()
+	p.waitBegin()
+	return p
 }
 
 // metricValue finds the sample of metric with all the given labels in a
@@ -306,7 +299,7 @@ func TestDropsCountStackText(t *testing.T) {
 	p := newPair(t)
 	p.warm(t)
 	port := 20000 + rand.IntN(20000)
-	tr := run(t, "drops", "-c", "3", "--interval", "1s", "--stack", "--netns", p.B, "-p", "udp", "-D", fmt.Sprint(port))
+	tr := run(t, "drops", "-c", "3", "--interval", durArg(time.Second), "--stack", "--netns", p.B, "-p", "udp", "-D", fmt.Sprint(port))
 	floodUDP(t, p.A, p.B4, port, 100)
 	tr.inWindow(2 * time.Second)
 	stdout, _ := tr.waitOK(exitWithin)

@@ -19,14 +19,19 @@ import (
 // skip. SKBTRAIL_E2E_FUNC_MODE (fentry, kprobe, kprobe.multi), when set,
 // is the probe source the begin-trace line must name (the VM matrix sets it).
 
-// funcBegin waits this long for "begin trace": attaching function probes
-// takes tens of seconds on an emulated (TCG) machine.
-const funcBegin = 150 * time.Second
-
-var funcSupport = sync.OnceValues(func() (string, error) {
-	out, err := runCmdTimeout(60*time.Second, binPath, "check")
+// checkOutput is what `skbtrail check` says about this kernel.
+var checkOutput = sync.OnceValues(func() (string, error) {
+	out, err := runCmdTimeout(scaled(60*time.Second), binPath, "check")
 	if err != nil {
 		return "", fmt.Errorf("skbtrail check: %v\n%s", err, out)
+	}
+	return out, nil
+})
+
+var funcSupport = sync.OnceValues(func() (string, error) {
+	out, err := checkOutput()
+	if err != nil {
+		return "", err
 	}
 	m := regexp.MustCompile(`(?m)^function probes: (.*)$`).FindStringSubmatch(out)
 	if m == nil {
@@ -34,6 +39,22 @@ var funcSupport = sync.OnceValues(func() (string, error) {
 	}
 	return m[1], nil
 })
+
+// haveNFLinks says whether this kernel takes BPF netfilter links (6.4+),
+// which --diag's netfilter observers need, as `skbtrail check` says.
+func haveNFLinks(t *testing.T) bool {
+	t.Helper()
+	needBinary(t)
+	out, err := checkOutput()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^netfilter link +(yes|no)\b`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("skbtrail check prints no 'netfilter link yes|no' line:\n%s", out)
+	}
+	return m[1] == "yes"
+}
 
 // needFuncs returns whether function probes can be used here. Where not,
 // the caller checks the refusal instead.
@@ -64,21 +85,13 @@ func runCmdTimeout(d time.Duration, name string, args ...string) (string, error)
 	}
 }
 
-// startFuncs starts skbtrail and waits for it to begin tracing (up to
-// funcBegin), then checks which probe source the begin line names.
+// startFuncs starts skbtrail and waits for it to begin tracing (run), then
+// checks which probe source the begin line names.
 func startFuncs(t *testing.T, args ...string) *proc {
 	t.Helper()
-	p := start(t, args...)
-	select {
-	case <-p.stderr.seen:
-		p.began = p.stderr.seenAt
-	case <-p.done:
-		t.Fatalf("%s exited (%v) before %q:\n%s", p.name(), p.err, beginMarker, p.report())
-	case <-time.After(funcBegin):
-		t.Fatalf("%s did not begin tracing within %v:\n%s", p.name(), funcBegin, p.report())
-	}
+	p := run(t, args...)
 	begin := regexp.MustCompile(`begin trace\.\.\. \(([^\n]*)\)`).FindStringSubmatch(p.stderr.String())
-	t.Logf("%s: tracing after %v: %s", p.name(), p.began.Sub(p.started).Round(time.Millisecond), begin[1])
+	t.Logf("%s: %s", p.name(), begin[1])
 	if want := os.Getenv("SKBTRAIL_E2E_FUNC_MODE"); want != "" && !strings.Contains(begin[1], "via "+want) {
 		t.Errorf("begin line %q does not name probe source %q (SKBTRAIL_E2E_FUNC_MODE)", begin[1], want)
 	}
@@ -141,7 +154,7 @@ func TestFunctionIPRcv(t *testing.T) {
 			}
 			tr := startFuncs(t, args...)
 			mustPing(t, p.A, p.B4)
-			stdout, stderr := tr.waitOK(60 * time.Second)
+			stdout, stderr := tr.waitOK(exitWithin)
 			evs := parseJSON(t, stdout, stderr)
 			var rcv []event
 			for _, e := range evs {
@@ -184,11 +197,12 @@ func TestFunctionIptablesLegacyForwardDrop(t *testing.T) {
 	t.Parallel()
 	a, r, b := fnRouter(t)
 	mustNS(t, r.ns, "iptables-legacy", "-A", "FORWARD", "-p", "icmp", "-j", "DROP")
-	tr := startFuncs(t, "--json", "--diag", "--no-nftrace", "-t", "ipt_do_table,kfree_skb", "-p", "icmp", "-s", a.addr, "-d", b.addr, "--duration", "20s")
+	tr := startFuncs(t, "--json", "--diag", "--no-nftrace", "-t", "ipt_do_table,kfree_skb", "-p", "icmp", "-s", a.addr, "-d", b.addr, "--duration", durArg(4*time.Second))
 	if ok, _ := ping(a.ns, b.addr); ok {
 		t.Errorf("ping from A to B through R was answered despite the DROP rule")
 	}
-	stdout, _ := tr.waitOK(90 * time.Second)
+	tr.inWindow(4 * time.Second)
+	stdout, _ := tr.waitOK(exitWithin)
 	var sawDrop bool
 	for _, m := range rawEvents(t, stdout) {
 		if m["probe"] == "ipt_do_table" && m["verdict"] == "NF_DROP" {

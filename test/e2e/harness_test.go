@@ -30,7 +30,54 @@ const nsPrefix = "sbt-"
 var nsLeftover = regexp.MustCompile(`^sbt-([0-9a-f]{6})[0-9a-f]{4}-[abr]$`)
 
 // cmdTimeout bounds every helper command (ip, nft, ping, ...).
-const cmdTimeout = 20 * time.Second
+var cmdTimeout = scaled(20 * time.Second)
+
+// timeScale multiplies every timeout and every tracing window (--duration,
+// --interval) of these tests: $SKBTRAIL_E2E_TIMESCALE if set (test/vm/matrix
+// sets it for its emulated guests), else 5 on a CPU QEMU names its own,
+// else 1. Under TCG skbtrail takes 6-30s to begin tracing, and a ping or a
+// netns exec seconds.
+var timeScale = func() float64 {
+	if v := os.Getenv("SKBTRAIL_E2E_TIMESCALE"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 1 {
+			fmt.Fprintf(os.Stderr, "e2e: SKBTRAIL_E2E_TIMESCALE=%q: want a number >= 1\n", v)
+			os.Exit(2)
+		}
+		return f
+	}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil && regexp.MustCompile(`(?m)^model name\s*:.*QEMU`).Match(b) {
+		return 5
+	}
+	return 1
+}()
+
+// scaled is d times timeScale.
+func scaled(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * timeScale).Round(time.Millisecond)
+}
+
+// durArg is scaled(d) as a skbtrail --duration or --interval value.
+func durArg(d time.Duration) string { return scaled(d).String() }
+
+// kernelAtLeast says whether the running kernel's release is major.minor or
+// later, for the few assertions about what older kernels never report.
+func kernelAtLeast(major, minor int) bool {
+	var uts syscall.Utsname
+	if err := syscall.Uname(&uts); err != nil {
+		return true
+	}
+	var b []byte
+	for _, c := range uts.Release {
+		if c == 0 {
+			break
+		}
+		b = append(b, byte(c))
+	}
+	var x, y int
+	fmt.Sscanf(string(b), "%d.%d", &x, &y)
+	return x > major || x == major && y >= minor
+}
 
 // ---------------------------------------------------------------------------
 // Namespaces
@@ -233,9 +280,10 @@ func mustPing(t *testing.T, ns, addr string) {
 }
 
 // waitFor polls cond every 20ms until it is true, or fails the test after
-// timeout with what cond said last.
+// scaled(timeout) with what cond said last.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
+	timeout = scaled(timeout)
 	deadline := time.Now().Add(timeout)
 	for {
 		ok, last := cond()
@@ -300,7 +348,7 @@ type proc struct {
 	began   time.Time     // when it said "begin trace"
 }
 
-// run starts skbtrail with args, waits (up to 30s) until it says "begin
+// run starts skbtrail with args, waits (up to beginWithin) until it says "begin
 // trace..." on stderr, and returns it. The process is killed when the test
 // ends if it is still running.
 func run(t *testing.T, args ...string) *proc {
@@ -358,8 +406,14 @@ func start(t *testing.T, args ...string) *proc {
 	return p
 }
 
-// waitBegin waits (up to 30s from the start) until the process says "begin
-// trace..." on stderr, and fails the test if it exits before or never does.
+// beginWithin bounds how long skbtrail may take to say "begin trace..."
+// after it was started: about a second here, tens under TCG (loading and
+// attaching ~130 function probes included).
+var beginWithin = scaled(30 * time.Second)
+
+// waitBegin waits (up to beginWithin from the start) until the process says
+// "begin trace..." on stderr, and fails the test if it exits before or never
+// does.
 func (p *proc) waitBegin() {
 	p.t.Helper()
 	select {
@@ -368,8 +422,8 @@ func (p *proc) waitBegin() {
 		p.t.Logf("%s: tracing %v after start", p.name(), p.began.Sub(p.started).Round(time.Millisecond))
 	case <-p.done:
 		p.t.Fatalf("%s exited (%v) before %q:\n%s", p.name(), p.err, beginMarker+"...", p.report())
-	case <-time.After(time.Until(p.started.Add(30 * time.Second))):
-		p.t.Fatalf("%s did not say %q within 30s:\n%s", p.name(), beginMarker+"...", p.report())
+	case <-time.After(time.Until(p.started.Add(beginWithin))):
+		p.t.Fatalf("%s did not say %q within %v:\n%s", p.name(), beginMarker+"...", beginWithin, p.report())
 	}
 }
 
@@ -385,20 +439,23 @@ func (p *proc) signal(sig os.Signal) {
 	}
 }
 
-// inWindow fails the test if more than d (less a margin) has passed since the
-// process began tracing: a trace run with --duration d would have stopped
-// before the traffic the test just made, and the test would prove nothing.
+// inWindow fails the test if more than scaled(d) (less a margin) has passed
+// since the process began tracing: a trace run with --duration durArg(d)
+// would have stopped before the traffic the test just made, and the test
+// would prove nothing.
 func (p *proc) inWindow(d time.Duration) {
 	p.t.Helper()
+	d = scaled(d)
 	if since := time.Since(p.began); since > d-500*time.Millisecond {
 		p.t.Fatalf("the traffic ended %v after %s began tracing, too late for its --duration %v: the test machine is too slow for this test", since.Round(time.Millisecond), p.name(), d)
 	}
 }
 
-// waitOutput polls the process's stdout (up to timeout) until it contains
-// every string in want, and fails the test otherwise.
+// waitOutput polls the process's stdout (up to scaled(timeout)) until it
+// contains every string in want, and fails the test otherwise.
 func (p *proc) waitOutput(timeout time.Duration, want ...string) {
 	p.t.Helper()
+	timeout = scaled(timeout)
 	deadline := time.Now().Add(timeout)
 	for {
 		out := p.stdout.String()
@@ -423,11 +480,12 @@ func (p *proc) waitOutput(timeout time.Duration, want ...string) {
 	}
 }
 
-// wait waits up to timeout for the process to exit and returns its stdout,
-// stderr and exit status (-1: killed by a signal). On timeout it kills the
-// process and fails the test.
+// wait waits up to scaled(timeout) for the process to exit and returns its
+// stdout, stderr and exit status (-1: killed by a signal). On timeout it
+// kills the process and fails the test.
 func (p *proc) wait(timeout time.Duration) (stdout, stderr string, code int) {
 	p.t.Helper()
+	timeout = scaled(timeout)
 	select {
 	case <-p.done:
 	case <-time.After(timeout):
@@ -479,19 +537,20 @@ func tail(s string, lines, max int) string {
 	return out
 }
 
-// runOnce runs skbtrail with args to completion (30s at most) and returns its
-// stdout, stderr and exit status.
+// runOnce runs skbtrail with args to completion (scaled 30s at most) and
+// returns its stdout, stderr and exit status.
 func runOnce(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	needBinary(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	limit := scaled(30 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binPath, args...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
 	if ctx.Err() != nil {
-		t.Fatalf("skbtrail %s: still running after 30s (killed):\n%s", strings.Join(args, " "), describeOutput(o.String(), e.String()))
+		t.Fatalf("skbtrail %s: still running after %v (killed):\n%s", strings.Join(args, " "), limit, describeOutput(o.String(), e.String()))
 	}
 	if err != nil && cmd.ProcessState == nil {
 		t.Fatalf("skbtrail %s: %v", strings.Join(args, " "), err)

@@ -25,7 +25,7 @@ func TestPcapExpression(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "trace.pcapng")
 	// Only A's echo requests to B: not the replies, not IPv6, not UDP.
 	expr := fmt.Sprintf("icmp and src host %s and dst host %s and icmp[icmptype] == icmp-echo", p.A4, p.B4)
-	tr := run(t, "--json", "--duration", "4s", "--pcap", file, "--snaplen", "64", expr)
+	tr := run(t, "--json", "--duration", durArg(4*time.Second), "--pcap", file, "--snaplen", "64", expr)
 	for i := 0; i < 2; i++ {
 		mustPing(t, p.A, p.B4)
 		mustPing(t, p.A, p.B6)
