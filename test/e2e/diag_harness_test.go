@@ -52,6 +52,7 @@ func (f finding) String() string {
 type diagRun struct {
 	events   []event
 	analyses []analysis
+	stderr   string
 	report   string // the process's output, for failure messages
 }
 
@@ -60,7 +61,7 @@ type diagRun struct {
 // findings whose levels are info, warn or error.
 func parseDiag(t *testing.T, stdout, stderr string) diagRun {
 	t.Helper()
-	r := diagRun{events: parseJSON(t, stdout, stderr), report: describeOutput(stdout, stderr)}
+	r := diagRun{events: parseJSON(t, stdout, stderr), stderr: stderr, report: describeOutput(stdout, stderr)}
 	for i, line := range strings.Split(stdout, "\n") {
 		if !strings.Contains(line, `"type":"analysis"`) {
 			continue
@@ -198,6 +199,27 @@ func diag(t *testing.T, traffic func(), args ...string) diagRun {
 		t.Fatalf("%s: no analysis record:\n%s", tr.name(), r.report)
 	}
 	return r
+}
+
+// observed says whether the run's netfilter observers were in place, so
+// that its findings can name the hook and the hook function to blame. Where
+// the kernel takes BPF netfilter links (6.4+) they must have been: the run
+// must not say they were unavailable. Where it does not (6.1), the run must
+// say so in one line, and the caller checks everything but the hook.
+func observed(t *testing.T, name, stderr string) bool {
+	t.Helper()
+	const note = "netfilter observers unavailable"
+	n := strings.Count(stderr, note)
+	if haveNFLinks(t) {
+		if n != 0 {
+			t.Errorf("%s: this kernel takes netfilter links (skbtrail check), yet:\n%s", name, stderr)
+		}
+		return true
+	}
+	if n != 1 {
+		t.Errorf("%s: no netfilter links here (skbtrail check): want one line saying %q, got %d:\n%s", name, note, n, stderr)
+	}
+	return false
 }
 
 // ---------------------------------------------------------------------------

@@ -53,7 +53,7 @@ func TestPingStory(t *testing.T) {
 		{"count", true, []string{"-c", "1"}},
 		// --duration with a cold neighbor cache: the clone's story may be
 		// shown too, the echo request's must be there.
-		{"duration", false, []string{"--duration", "3s"}},
+		{"duration", false, []string{"--duration", durArg(3 * time.Second)}},
 	} {
 		t.Run(mode.name, func(t *testing.T) {
 			t.Parallel()
@@ -169,12 +169,12 @@ func TestNftablesDrop(t *testing.T) {
 }
 
 // Scenario 3: a TCP SYN to a port nobody listens on. B answers with a reset
-// and drops the SYN with reason NO_SOCKET.
+// (tcp_send_reset, on 6.10+) and drops the SYN with reason NO_SOCKET.
 func TestTCPClosedPort(t *testing.T) {
 	needBinary(t)
 	t.Parallel()
 	p := newPair(t)
-	args := []string{"--json", "-p", "tcp", "-D", "81", "-d", p.B4, "--duration", "3s"}
+	args := []string{"--json", "-p", "tcp", "-D", "81", "-d", p.B4, "--duration", durArg(3 * time.Second)}
 	tr := run(t, args...)
 	if out, err := tcpConnect(p.A, p.B4, 81); err == nil {
 		t.Fatalf("TCP connect to %s:81 succeeded, want connection refused: %s", p.B4, out)
@@ -215,7 +215,9 @@ func TestTCPClosedPort(t *testing.T) {
 			}
 		}
 	}
-	if !reset {
+	// Before 6.10 (commit 19822a980e19) the tracepoint fired only for
+	// resets sent on behalf of a full socket, not for a SYN to no socket.
+	if !reset && kernelAtLeast(6, 10) {
 		t.Errorf("no tcp_send_reset event for the SYN")
 	}
 	if !noSocket {
@@ -231,7 +233,7 @@ func TestPing6(t *testing.T) {
 	needBinary(t)
 	t.Parallel()
 	p := newPair(t)
-	args := []string{"--json", "-p", "icmp6", "--addr", p.B6, "--duration", "3s"}
+	args := []string{"--json", "-p", "icmp6", "--addr", p.B6, "--duration", durArg(3 * time.Second)}
 	tr := run(t, args...)
 	mustPing(t, p.A, p.B6)
 	tr.inWindow(3 * time.Second)
@@ -264,9 +266,9 @@ func TestFilterExcludes(t *testing.T) {
 	p := newPair(t)
 	other := fmt.Sprintf("198.%d.%d.3", 18+p.N/256, p.N%256) // in the pair's subnet, never used
 	ps := runAll(t,
-		[]string{"--json", "-p", "icmp", "-d", p.B4, "--duration", "5s"},
-		[]string{"--json", "-p", "udp", "--dport", "9", "--addr", p.B4, "--duration", "5s"},
-		[]string{"--json", "-p", "icmp", "-s", other, "--duration", "5s"},
+		[]string{"--json", "-p", "icmp", "-d", p.B4, "--duration", durArg(5 * time.Second)},
+		[]string{"--json", "-p", "udp", "--dport", "9", "--addr", p.B4, "--duration", durArg(5 * time.Second)},
+		[]string{"--json", "-p", "icmp", "-s", other, "--duration", durArg(5 * time.Second)},
 	)
 	control, excluding := ps[0], ps[1:]
 	mustPing(t, p.A, p.B4)
@@ -367,7 +369,7 @@ func TestNetnsDevFilters(t *testing.T) {
 	}
 	var argss [][]string
 	for _, c := range cases {
-		argss = append(argss, append([]string{"--json", "-p", "icmp", "--addr", p.B4, "--duration", "5s"}, c.args...))
+		argss = append(argss, append([]string{"--json", "-p", "icmp", "--addr", p.B4, "--duration", durArg(5 * time.Second)}, c.args...))
 	}
 	procs := runAll(t, argss...)
 	mustPing(t, p.A, p.B4)
