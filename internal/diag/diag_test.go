@@ -227,6 +227,25 @@ func TestAnalyze(t *testing.T) {
 	}
 }
 
+// TestNATNetns: a NAT finding is about the namespace where the packet was
+// rewritten, also when the later event has none (consume_skb after local
+// delivery, with tracepoints only: no device, so no namespace).
+func TestNATNetns(t *testing.T) {
+	s := &track.Story{Skb: 0x10, Ended: true, Events: []ev{
+		at("netif_receive_skb", nsB, "vB", pkt(6, ipA, ipB, 40000, 80)),
+		at("consume_skb", 0, "", pkt(6, ipA, ipB, 40000, 8080)),
+	}}
+	for _, f := range Analyze(s, Context{}).Findings {
+		if strings.Contains(f.Message, "destination NAT") {
+			if f.Netns != nsB {
+				t.Errorf("NAT finding netns %d, want %d: %+v", f.Netns, nsB, f)
+			}
+			return
+		}
+	}
+	t.Error("no destination NAT finding")
+}
+
 // TestEveryKernelReason: every drop reason the running kernel names gets a
 // finding with a message and advice.
 func TestEveryKernelReason(t *testing.T) {

@@ -332,7 +332,14 @@ func natRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 				kinds = append(kinds, "source NAT")
 			}
 			if len(kinds) > 0 {
-				out = append(out, Finding{Level: Info, Event: i, Probe: e.Probe, Group: e.Group, Netns: e.Netns,
+				// Where the packet was last seen before the rewrite when
+				// the later event has no namespace (consume_skb after local
+				// delivery: no device).
+				ns := e.Netns
+				if ns == 0 {
+					ns = prev.Netns
+				}
+				out = append(out, Finding{Level: Info, Event: i, Probe: e.Probe, Group: e.Group, Netns: ns,
 					Message: fmt.Sprintf("NAT (%s) between %s and %s: %s became %s",
 						strings.Join(kinds, ", "), where(*prev), where(*e), p, q),
 					Advice: "addresses were rewritten (DNAT/SNAT or masquerade): filter on either form, and check the NAT rules (`nft list ruleset`, `iptables -t nat -S`, `conntrack -L`)"})
