@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
@@ -88,6 +89,11 @@ type Plan struct {
 // their events are probe NFObserve, with the hook in aux, the family in
 // aux2 and the priority in ret. They are detached with the session.
 func (s *Session) Observe(plans []Plan) (int, error) {
+	// Before 6.4 there are no netfilter programs: say so, rather than let
+	// the load fail with EINVAL and blame the verifier.
+	if err := features.HaveProgramType(ebpf.Netfilter); err != nil {
+		return 0, fmt.Errorf("this kernel has no BPF netfilter programs (Linux 6.4+): %w", err)
+	}
 	spec, err := loadNetfilter()
 	if err != nil {
 		return 0, fmt.Errorf("load netfilter observer object: %w", err)
