@@ -157,7 +157,30 @@ func (d *diagnoser) nsName(inode uint32) string {
 }
 
 func (d *diagnoser) add(s *track.Story) {
+	if s.Skb == 0 && len(s.Events) == 1 && late(d.queue, s.Events[0]) {
+		return
+	}
 	d.queue = append(d.queue, queued{s, time.Now().Add(settle)})
+}
+
+// late joins a lone skb-less event to the queued story it came right after
+// on its CPU, if its addresses fit that packet, and says whether it did.
+// Before 6.10 the kernel traces udp_fail_queue_rcv_skb, which names only
+// the socket, after it freed the datagram: the tracker has ended the
+// datagram's story by then, but the story still waits here to settle.
+func late(queue []queued, e event.Event) bool {
+	for i := len(queue) - 1; i >= 0; i-- {
+		s := queue[i].s
+		last := s.Events[len(s.Events)-1]
+		if s.Skb == 0 || last.CPU != e.CPU || e.Kernel < last.Kernel || e.Kernel-last.Kernel > track.LateWindow {
+			continue
+		}
+		if track.Fits(last.Packet, e.Packet) {
+			s.Events = append(s.Events, e)
+			return true
+		}
+	}
+	return false
 }
 
 // ready analyses the stories that settled (all of them with force).

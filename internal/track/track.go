@@ -64,6 +64,11 @@ type Tracker struct {
 // the packet it belongs to.
 const pendingWindow = uint64(50 * time.Millisecond)
 
+// LateWindow is how long after a packet's last event an skb-less event on
+// the same CPU may still be about it: before 6.10 the kernel traces
+// udp_fail_queue_rcv_skb (with the socket only) after it freed the skb.
+const LateWindow = pendingWindow
+
 func (t *Tracker) idle() uint64 {
 	if t.Idle == 0 {
 		return uint64(2 * time.Second)
@@ -85,7 +90,7 @@ func (t *Tracker) Add(e event.Event) []*Story {
 		var now *Story
 		for _, s := range t.open {
 			last := s.Events[len(s.Events)-1]
-			if last.CPU == e.CPU && s.last+pendingWindow >= e.Kernel && fits(last.Packet, e.Packet) &&
+			if last.CPU == e.CPU && s.last+pendingWindow >= e.Kernel && Fits(last.Packet, e.Packet) &&
 				(now == nil || s.last > now.last) {
 				now = s
 			}
@@ -193,7 +198,7 @@ func (t *Tracker) claim(s *Story, e event.Event) {
 	list := t.pending[e.CPU]
 	kept := list[:0]
 	for _, p := range list {
-		if p.Kernel+pendingWindow >= e.Kernel && p.Kernel <= e.Kernel && fits(e.Packet, p.Packet) {
+		if p.Kernel+pendingWindow >= e.Kernel && p.Kernel <= e.Kernel && Fits(e.Packet, p.Packet) {
 			t.append(s, p)
 			t.Claimed = append(t.Claimed, p)
 		} else {
@@ -203,12 +208,12 @@ func (t *Tracker) claim(s *Story, e event.Event) {
 	t.pending[e.CPU] = kept
 }
 
-// fits reports whether an skb-less event's addresses fit packet p. A route
+// Fits reports whether an skb-less event's addresses fit packet p. A route
 // lookup's flow must have p's destination, and its source unless the lookup
 // had none yet; a socket event must have p's addresses and ports, except
 // those the socket leaves open: an unconnected socket (a UDP server) has no
 // remote address and port, and one bound to any address no local address.
-func fits(p, x event.Packet) bool {
+func Fits(p, x event.Packet) bool {
 	if p.Family == 0 || p.Family != x.Family {
 		return false
 	}
