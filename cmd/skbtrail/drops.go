@@ -10,7 +10,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
 	"github.com/skbtrail/skbtrail/internal/drops"
@@ -85,19 +84,7 @@ type dropsFlags struct {
 // runDrops is `skbtrail drops ARGS`.
 func runDrops(args []string, stdout, stderr io.Writer) error {
 	var fl dropsFlags
-	fs := pflag.NewFlagSet("skbtrail drops", pflag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	fs.SortFlags = false
-	fs.StringVarP(&fl.f.Saddr, "saddr", "s", "", "")
-	fs.StringVarP(&fl.f.Daddr, "daddr", "d", "", "")
-	fs.StringVar(&fl.f.Addr, "addr", "", "")
-	fs.StringVarP(&fl.f.Sport, "sport", "S", "", "")
-	fs.StringVarP(&fl.f.Dport, "dport", "D", "", "")
-	fs.StringVar(&fl.f.Port, "port", "", "")
-	fs.StringVarP(&fl.f.Proto, "proto", "p", "", "")
-	fs.StringVar(&fl.f.Netns, "netns", "", "")
-	fs.StringVar(&fl.f.Dev, "dev", "", "")
+	fs := newFlagSet("skbtrail drops", &fl.f)
 	fs.StringVarP(&fl.interval, "interval", "i", "1s", "")
 	fs.IntVar(&fl.top, "top", 20, "")
 	fs.BoolVar(&fl.stack, "stack", false, "")

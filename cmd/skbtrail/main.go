@@ -152,19 +152,7 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		return runDrops(args[1:], stdout, stderr) // drops.go; its own flags
 	}
 	var fl flags
-	fs := pflag.NewFlagSet("skbtrail", pflag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	fs.SortFlags = false
-	fs.StringVarP(&fl.f.Saddr, "saddr", "s", "", "")
-	fs.StringVarP(&fl.f.Daddr, "daddr", "d", "", "")
-	fs.StringVar(&fl.f.Addr, "addr", "", "")
-	fs.StringVarP(&fl.f.Sport, "sport", "S", "", "")
-	fs.StringVarP(&fl.f.Dport, "dport", "D", "", "")
-	fs.StringVar(&fl.f.Port, "port", "", "")
-	fs.StringVarP(&fl.f.Proto, "proto", "p", "", "")
-	fs.StringVar(&fl.f.Netns, "netns", "", "")
-	fs.StringVar(&fl.f.Dev, "dev", "", "")
+	fs := newFlagSet("skbtrail", &fl.f)
 	fs.StringVarP(&fl.tracer, "tracer", "t", "", "")
 	fs.BoolVar(&fl.basic, "basic", false, "")
 	fs.BoolVar(&fl.detail, "detail", false, "")
@@ -330,4 +318,24 @@ func parseDuration(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("--duration %q: give a positive duration such as 10s, 500ms or 2m", s)
 	}
 	return d, nil
+}
+
+// newFlagSet returns a flag set with the packet filter flags that tracing
+// and drops share; errors are returned, not printed, so that bad input is
+// one line.
+func newFlagSet(name string, f *filter.Options) *pflag.FlagSet {
+	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	fs.SortFlags = false
+	fs.StringVarP(&f.Saddr, "saddr", "s", "", "")
+	fs.StringVarP(&f.Daddr, "daddr", "d", "", "")
+	fs.StringVar(&f.Addr, "addr", "", "")
+	fs.StringVarP(&f.Sport, "sport", "S", "", "")
+	fs.StringVarP(&f.Dport, "dport", "D", "", "")
+	fs.StringVar(&f.Port, "port", "", "")
+	fs.StringVarP(&f.Proto, "proto", "p", "", "")
+	fs.StringVar(&f.Netns, "netns", "", "")
+	fs.StringVar(&f.Dev, "dev", "", "")
+	return fs
 }
