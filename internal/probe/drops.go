@@ -106,12 +106,7 @@ func (d *Drops) attach(spec *ebpf.CollectionSpec, mode Mode, kspec *btf.Spec, ca
 	if mode == RawTp {
 		name = "raw_tp_kfree_skb"
 	}
-	cs := spec.Copy()
-	for n := range cs.Programs {
-		if n != name {
-			delete(cs.Programs, n)
-		}
-	}
+	cs := only(spec, map[string]bool{name: true})
 	coll, err := ebpf.NewCollectionWithOptions(cs, ebpf.CollectionOptions{
 		Programs: ebpf.ProgramOptions{KernelTypes: kspec},
 		Cache:    cache,

@@ -38,12 +38,7 @@ func TestDropsProgramsLoad(t *testing.T) {
 		for _, stack := range []bool{false, true} {
 			for name := range spec.Programs {
 				t.Run(fname+"/"+name, func(t *testing.T) {
-					cs := spec.Copy()
-					for n := range cs.Programs {
-						if n != name {
-							delete(cs.Programs, n)
-						}
-					}
+					cs := only(spec, map[string]bool{name: true})
 					if err := cs.Variables["cfg"].Set(kernelFilter(f)); err != nil {
 						t.Fatal(err)
 					}

@@ -395,12 +395,7 @@ func (s *Session) attachFunctions(want []FuncStatus, ret bool, kspec *btf.Spec, 
 				need[exit] = true
 			}
 		}
-		cs := spec.Copy()
-		for name := range cs.Programs {
-			if !need[name] {
-				delete(cs.Programs, name)
-			}
-		}
+		cs := only(spec, need)
 		coll, err := ebpf.NewCollectionWithOptions(cs, ebpf.CollectionOptions{
 			Programs:        popts,
 			MapReplacements: shared,

@@ -82,12 +82,7 @@ func TestProgramsLoad(t *testing.T) {
 					continue
 				}
 				t.Run(fname+"/"+name, func(t *testing.T) {
-					cs := spec.Copy()
-					for n := range cs.Programs {
-						if n != name {
-							delete(cs.Programs, n)
-						}
-					}
+					cs := only(spec, map[string]bool{name: true})
 					coll, err := ebpf.NewCollectionWithOptions(cs, ebpf.CollectionOptions{
 						Programs: ebpf.ProgramOptions{KernelTypes: kspec},
 					})

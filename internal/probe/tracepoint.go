@@ -277,16 +277,11 @@ func loadCollection(spec *ebpf.CollectionSpec, want []Status, kspec *btf.Spec, c
 	}
 	results := make(chan result, parts)
 	for i := 0; i < parts; i++ {
-		cs := spec.Copy()
 		keep := map[string]bool{}
 		for j := i; j < len(want); j += parts {
 			keep[progName(want[j])] = true
 		}
-		for name := range cs.Programs {
-			if !keep[name] {
-				delete(cs.Programs, name)
-			}
-		}
+		cs := only(spec, keep)
 		go func() {
 			c, err := ebpf.NewCollectionWithOptions(cs, ebpf.CollectionOptions{
 				Programs:        ebpf.ProgramOptions{KernelTypes: kspec},
@@ -317,6 +312,18 @@ func loadCollection(spec *ebpf.CollectionSpec, want []Status, kspec *btf.Spec, c
 		return nil, firstErr
 	}
 	return coll, nil
+}
+
+// only returns a copy of spec with only the programs named in keep (its
+// maps and variables all stay), so that just those are loaded.
+func only(spec *ebpf.CollectionSpec, keep map[string]bool) *ebpf.CollectionSpec {
+	cs := spec.Copy()
+	for name := range cs.Programs {
+		if !keep[name] {
+			delete(cs.Programs, name)
+		}
+	}
+	return cs
 }
 
 // explain turns a load error into one that says what to do.
