@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/skbtrail/skbtrail/internal/drops"
+	"github.com/skbtrail/skbtrail/internal/event"
 	"github.com/skbtrail/skbtrail/internal/filter"
 	"github.com/skbtrail/skbtrail/internal/kernel"
 	"github.com/skbtrail/skbtrail/internal/output"
@@ -169,7 +170,7 @@ func countDrops(ctx context.Context, fl dropsFlags, f filter.Filter, stdout, std
 	if fl.metrics != "" {
 		// The metrics need the mode, known after attaching; listen first
 		// anyway so that a busy address fails before anything is loaded.
-		metrics = output.NewMetrics(probe.KfreeSkb, "", fl.maxKeys)
+		metrics = output.NewMetrics(event.KfreeSkb.String(), "", fl.maxKeys)
 		s, err := output.ServeMetrics(fl.metrics, metrics.Handler())
 		if err != nil {
 			return usageError{fmt.Errorf("--metrics %q: %v", fl.metrics, err)}

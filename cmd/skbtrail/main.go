@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/skbtrail/skbtrail/internal/catalog"
 	"github.com/skbtrail/skbtrail/internal/filter"
 	"github.com/skbtrail/skbtrail/internal/kernel"
 	"github.com/skbtrail/skbtrail/internal/output"
@@ -220,7 +221,7 @@ type config struct {
 // configure validates the flags into a trace configuration.
 func configure(fl flags, expr string, stdout, stderr io.Writer) (config, error) {
 	var cfg config
-	tracers, err := probe.Select(fl.tracer)
+	tracers, err := catalog.Select(fl.tracer)
 	if err != nil {
 		return cfg, usageError{err}
 	}

@@ -132,11 +132,11 @@ func Analyze(s *track.Story, ctx Context) *Analysis {
 	a := &Analysis{Story: s, Levels: make([]Level, len(s.Events))}
 	for i, e := range s.Events {
 		for _, r := range eventRules {
-			if r.Probe != e.Probe || (r.When != nil && !r.When(e)) {
+			if !r.matches(e) {
 				continue
 			}
 			f := r.Find(e, ctx)
-			f.Event, f.Probe, f.Group, f.Netns = i, e.Probe, e.Group, e.Netns
+			f.Event, f.Probe, f.Group, f.Netns = i, e.Name, e.Group, e.Netns
 			if f.Level > a.Levels[i] {
 				a.Levels[i] = f.Level
 			}
@@ -156,11 +156,24 @@ func Analyze(s *track.Story, ctx Context) *Analysis {
 	return a
 }
 
-// EventRule fires on one event of a probe.
+// EventRule fires on one event of a probe: a tracepoint (Probe), or a
+// function probe's events for the function Func.
 type EventRule struct {
-	Probe string
+	Probe event.Probe
+	Func  string
 	When  func(e event.Event) bool // nil: always
 	Find  func(e event.Event, ctx Context) Finding
+}
+
+func (r EventRule) matches(e event.Event) bool {
+	if r.Func != "" {
+		if !e.Func() || e.Name != r.Func {
+			return false
+		}
+	} else if e.Probe != r.Probe {
+		return false
+	}
+	return r.When == nil || r.When(e)
 }
 
 // StoryRule looks at a whole story (and what the event rules found).

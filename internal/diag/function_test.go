@@ -8,21 +8,20 @@ import (
 	"github.com/skbtrail/skbtrail/internal/track"
 )
 
-func ret(probe string, v int32, facts ...event.Fact) ev {
-	e := at(probe, nsB, "", event.Packet{}, append([]event.Fact{{Key: "ret", Value: v}}, facts...)...)
-	e.Func, e.Return = true, true
+func ret(name string, v int32, table event.IPTable) ev {
+	e := at(name, nsB, "", event.Packet{})
+	e.Probe, e.Ret, e.Facts.Table = event.FuncReturn, v, table
 	return e
 }
 
 // nf_hook_slow returning an error (with --ret) is a netfilter drop.
 func TestNfHookSlowError(t *testing.T) {
 	entry := at("nf_hook_slow", nsB, "vB", ping(ipA, ipB))
-	entry.Func = true
-	a := Analyze(&track.Story{Skb: 0x10, Events: []ev{entry, ret("nf_hook_slow", -1)}}, Context{})
+	a := Analyze(&track.Story{Skb: 0x10, Events: []ev{entry, ret("nf_hook_slow", -1, event.IPTable{})}}, Context{})
 	if a.Worst() != Error || !findings(a, "dropped by a netfilter hook (nf_hook_slow returned -1)") {
 		t.Errorf("worst %v, findings %+v", a.Worst(), a.Findings)
 	}
-	a = Analyze(&track.Story{Skb: 0x10, Events: []ev{entry, ret("nf_hook_slow", 1)}}, Context{})
+	a = Analyze(&track.Story{Skb: 0x10, Events: []ev{entry, ret("nf_hook_slow", 1, event.IPTable{})}}, Context{})
 	if a.Worst() != Info {
 		t.Errorf("nf_hook_slow returning 1 (accept): worst %v, findings %+v", a.Worst(), a.Findings)
 	}
@@ -30,8 +29,7 @@ func TestNfHookSlowError(t *testing.T) {
 
 // ipt_do_table's NF_DROP verdict names the table and chain.
 func TestIptDoTableDrop(t *testing.T) {
-	drop := ret("ipt_do_table", 0, event.Fact{Key: "table", Value: "filter"},
-		event.Fact{Key: "chain", Value: "FORWARD"}, event.Fact{Key: "verdict", Value: "NF_DROP"})
+	drop := ret("ipt_do_table", 0, event.IPTable{Name: "filter", Hook: event.HookForward, Verdict: event.VerdictDrop})
 	a := Analyze(&track.Story{Skb: 0x10, Events: []ev{drop}}, Context{})
 	if a.Worst() != Error || !findings(a, "dropped by iptables: table filter, chain FORWARD", "iptables-legacy -t filter -L FORWARD") {
 		t.Fatalf("worst %v, findings %+v", a.Worst(), a.Findings)
@@ -39,8 +37,7 @@ func TestIptDoTableDrop(t *testing.T) {
 	if f := a.Findings[0]; f.Table != "filter" || f.Chain != "FORWARD" {
 		t.Errorf("finding table %q chain %q, want filter FORWARD", f.Table, f.Chain)
 	}
-	accept := ret("ipt_do_table", 1, event.Fact{Key: "table", Value: "filter"},
-		event.Fact{Key: "chain", Value: "FORWARD"}, event.Fact{Key: "verdict", Value: "NF_ACCEPT"})
+	accept := ret("ipt_do_table", 1, event.IPTable{Name: "filter", Hook: event.HookForward, Verdict: event.VerdictAccept})
 	if a := Analyze(&track.Story{Skb: 0x10, Events: []ev{accept}}, Context{}); a.Worst() != Info {
 		t.Errorf("NF_ACCEPT: worst %v, findings %+v", a.Worst(), a.Findings)
 	}

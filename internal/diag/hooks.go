@@ -7,7 +7,6 @@ import (
 
 	"github.com/skbtrail/skbtrail/internal/event"
 	"github.com/skbtrail/skbtrail/internal/nfhooks"
-	"github.com/skbtrail/skbtrail/internal/probe"
 	"github.com/skbtrail/skbtrail/internal/track"
 )
 
@@ -15,7 +14,7 @@ import (
 // hook functions registered there and where observers watched.
 type Hooks struct {
 	Fns    []nfhooks.Fn
-	Points []probe.Point
+	Points []event.Point
 }
 
 // hookBlameRule: for a netfilter drop, the last observer the packet passed
@@ -28,7 +27,7 @@ func hookBlameRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 	var last *event.Event
 	for i := range s.Events {
 		e := &s.Events[i]
-		if e.Probe == probe.NFObserve && e.Netns == d.Netns && e.Kernel <= d.Kernel {
+		if e.Probe == event.NFObserve && e.Netns == d.Netns && e.Kernel <= d.Kernel {
 			last = e
 		}
 	}
@@ -36,10 +35,8 @@ func hookBlameRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 	if last == nil || !known {
 		return nil
 	}
-	fam := familyOf(fmt.Sprint(factValue(*last, "nf_family")))
-	hookName := fmt.Sprint(factValue(*last, "nf_hook"))
-	hook := hookIndex(hookName)
-	passed := int32(factInt(*last, "nf_priority"))
+	at := last.Facts.Hook
+	fam, hook, passed := at.Family, at.Hook, at.Priority
 	next := int64(math.MaxInt32) + 1
 	for _, p := range h.Points {
 		if p.Family == fam && p.Hook == hook && p.Priority > passed && int64(p.Priority) < next {
@@ -62,7 +59,7 @@ func hookBlameRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 		}
 		all = append(all, fmt.Sprintf("%d %s%s", f.Priority, f.Name, mark))
 	}
-	where := fmt.Sprintf("%s %s", probe.FamilyName(uint32(fam)), hookName)
+	where := fmt.Sprintf("%s %s", fam, hook)
 	for i := range a.Findings {
 		f := &a.Findings[i]
 		if f.Reason != "NETFILTER_DROP" {
@@ -84,20 +81,4 @@ func hookBlameRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 	return []Finding{{Level: Info, Event: -1, Netns: d.Netns,
 		Message: fmt.Sprintf("hook functions at netfilter hook %s in netns %s, by priority", where, ctx.ns(d.Netns)),
 		Details: all}}
-}
-
-func familyOf(name string) uint8 {
-	if name == "ip6" {
-		return probe.NFProtoIPv6
-	}
-	return probe.NFProtoIPv4
-}
-
-func hookIndex(name string) uint32 {
-	for i, n := range probe.HookNames {
-		if n == name {
-			return uint32(i)
-		}
-	}
-	return math.MaxUint32
 }

@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/skbtrail/skbtrail/internal/event"
-	"github.com/skbtrail/skbtrail/internal/probe"
 	"github.com/skbtrail/skbtrail/internal/track"
 )
 
@@ -100,6 +99,18 @@ var dropRules = []dropRule{
 		"the next hop does not answer ARP/ND on {dev}; check it, or raise the neighbour queue (unres_qlen_bytes)"},
 	{"NEIGH_NOENTRY", "no neighbour entry could be made", "check the neighbour table limits (gc_thresh) and the next hop"},
 	{"NEIGH_DEAD", "the neighbour entry was being removed", "transient; if it persists, check the link to the next hop"},
+	{"NEIGH_CREATEFAIL", "no neighbour entry could be created for the next hop",
+		"the neighbour table may be full: compare `ip neigh show | wc -l` with net.ipv4.neigh.default.gc_thresh3 in netns {netns}"},
+	{"NEIGH_HH_FILLFAIL", "the link-layer header for the next hop could not be built",
+		"check the device {dev} and its neighbour entry (`ip neigh show dev {dev}`) in netns {netns}"},
+	{"IPV6_BAD_EXTHDR", "an IPv6 extension header was malformed or not allowed",
+		"check the sender: the packet's extension headers are invalid (or exceed net.ipv6.max_hbh_opts_number and related limits)"},
+	{"IP_TUNNEL_ECN", "the tunnel's inner and outer ECN bits conflict (RFC 6040)",
+		"check the tunnel endpoints' ECN marking, or the device's ECN handling"},
+	{"DUALPI2_STEP_DROP", "dropped by the dualpi2 qdisc (step threshold)",
+		"the queue is congested: check `tc -s qdisc show dev {dev}` in netns {netns}"},
+	{"PSP_*", "rejected by PSP encryption (missing or invalid PSP protection)",
+		"check the PSP configuration of the device and the socket's PSP association"},
 	{"QDISC_DROP", "dropped by the queueing discipline (queue full or policy)",
 		"check `tc -s qdisc show dev {dev}` in netns {netns}: raise the limit or reduce the rate"},
 	{"QDISC_*", "dropped by the queueing discipline", "check `tc -s qdisc show dev {dev}` in netns {netns}"},
@@ -192,9 +203,9 @@ func dropFinding(e event.Event, ctx Context) Finding {
 
 // icmpRule explains an ICMP error the kernel sends.
 func icmpFinding(e event.Event, ctx Context) Finding {
-	typ, code := factUint(e, "error_type"), factUint(e, "error_code")
+	typ, code := uint32(e.Facts.ICMP.Type), uint32(e.Facts.ICMP.Code)
 	f := Finding{Level: Warn}
-	what := fmt.Sprint(factValue(e, "icmp_error"))
+	what := e.Facts.ICMP.Name(e.Packet.Family)
 	f.Message = fmt.Sprintf("the kernel answers with ICMP %s (type %d code %d)", what, typ, code)
 	switch {
 	case typ == 3 && code == 3:
@@ -213,38 +224,9 @@ func icmpFinding(e event.Event, ctx Context) Finding {
 	return f
 }
 
-func factValue(e event.Event, k string) any {
-	for _, f := range e.Facts {
-		if f.Key == k {
-			return f.Value
-		}
-	}
-	return nil
-}
-
-func factUint(e event.Event, k string) uint32 {
-	switch v := factValue(e, k).(type) {
-	case uint32:
-		return v
-	case int32:
-		return uint32(v)
-	}
-	return 0
-}
-
-func factInt(e event.Event, k string) int64 {
-	switch v := factValue(e, k).(type) {
-	case uint32:
-		return int64(v)
-	case int32:
-		return int64(v)
-	}
-	return 0
-}
-
 // fibErrors names the route lookup errors that mean "no way there"; other
 // errors (-EAGAIN: try the next routing rule) are part of normal lookups.
-var fibErrors = map[int64]string{
+var fibErrors = map[int32]string{
 	-101: "network unreachable (no route, or an unreachable route)",
 	-113: "host unreachable",
 	-13:  "prohibited (a prohibit route)",
@@ -253,51 +235,51 @@ var fibErrors = map[int64]string{
 
 // eventRules fire on single events. One row per rule.
 var eventRules = []EventRule{
-	{Probe: probe.KfreeSkb, Find: dropFinding},
-	{Probe: "icmp_send", Find: icmpFinding},
-	{Probe: "tcp_send_reset", Find: func(e event.Event, ctx Context) Finding {
+	{Probe: event.KfreeSkb, Find: dropFinding},
+	{Probe: event.ICMPSend, Find: icmpFinding},
+	{Probe: event.TCPSendReset, Find: func(e event.Event, ctx Context) Finding {
 		return Finding{Level: Warn, Message: "TCP answers with a reset",
 			Advice: fill("if this answers a SYN, nothing listens on port {dport} at {daddr} in netns {netns}; otherwise the connection is unknown or was closed", e, ctx)}
 	}},
-	{Probe: "tcp_receive_reset", Find: func(e event.Event, ctx Context) Finding {
+	{Probe: event.TCPReceiveReset, Find: func(e event.Event, ctx Context) Finding {
 		return Finding{Level: Warn, Message: fill("the peer {saddr} reset the connection", e, ctx),
 			Advice: "the peer refused or aborted it: check that its service runs and accepts this client"}
 	}},
-	{Probe: "tcp_retransmit_skb", Find: func(e event.Event, ctx Context) Finding {
+	{Probe: event.TCPRetransmitSkb, Find: func(e event.Event, ctx Context) Finding {
 		return Finding{Level: Warn, Message: "TCP retransmits: the segment or its ACK was lost",
 			Advice: fill("look for drops on the way to {daddr} and back (run skbtrail on the peer too)", e, ctx)}
 	}},
-	{Probe: "tcp_bad_csum", Find: func(e event.Event, ctx Context) Finding {
+	{Probe: event.TCPBadCsum, Find: func(e event.Event, ctx Context) Finding {
 		return Finding{Level: Error, Message: "TCP segment with a bad checksum", Advice: csumAdvice}
 	}},
-	{Probe: "sock_rcvqueue_full", Find: func(e event.Event, ctx Context) Finding {
+	{Probe: event.SockRcvqueueFull, Find: func(e event.Event, ctx Context) Finding {
 		return Finding{Level: Error,
-			Message: fmt.Sprintf("socket receive buffer full (%d bytes queued, limit %d)", factInt(e, "rmem"), factInt(e, "rcvbuf")),
+			Message: fmt.Sprintf("socket receive buffer full (%d bytes queued, limit %d)", e.Facts.Buf.Rmem, e.Facts.Buf.Rcvbuf),
 			Advice:  "the application reads too slowly: read faster, or raise SO_RCVBUF / net.core.rmem_max"}
 	}},
-	{Probe: "udp_fail_queue_rcv_skb", Find: func(e event.Event, ctx Context) Finding {
+	{Probe: event.UDPFailQueueRcvSkb, Find: func(e event.Event, ctx Context) Finding {
 		return Finding{Level: Error,
-			Message: fmt.Sprintf("UDP could not queue the datagram to its socket (rc %d; %d bytes queued, limit %d)", factInt(e, "rc"), factInt(e, "rmem"), factInt(e, "rcvbuf")),
+			Message: fmt.Sprintf("UDP could not queue the datagram to its socket (rc %d; %d bytes queued, limit %d)", e.Ret, e.Facts.Buf.Rmem, e.Facts.Buf.Rcvbuf),
 			Advice:  "the application reads too slowly: read faster, or raise SO_RCVBUF / net.core.rmem_max"}
 	}},
-	{Probe: probe.FibTableLookup, When: func(e event.Event) bool { _, bad := fibErrors[factInt(e, "err")]; return bad },
+	{Probe: event.FibTableLookup, When: func(e event.Event) bool { _, bad := fibErrors[e.Facts.Route.Err]; return bad },
 		Find: func(e event.Event, ctx Context) Finding {
 			return Finding{Level: Error,
-				Message: fmt.Sprintf("route lookup for %s in table %d failed: %s", addrOr(e.Packet.Dst, "the destination"), factInt(e, "table"), fibErrors[factInt(e, "err")]),
+				Message: fmt.Sprintf("route lookup for %s in table %d failed: %s", addrOr(e.Packet.Dst, "the destination"), e.Facts.Route.Table, fibErrors[e.Facts.Route.Err]),
 				Advice:  fill("add a route: `ip route add {daddr} via GATEWAY` (or a default route) in netns {netns}; `ip route get {daddr}` shows the lookup", e, ctx)}
 		}},
 	// Function probes with --ret (fexit/kretprobe): return values.
-	{Probe: "nf_hook_slow", When: func(e event.Event) bool { return e.Return && factInt(e, "ret") < 0 },
+	{Func: "nf_hook_slow", When: func(e event.Event) bool { return e.Return() && e.Ret < 0 },
 		Find: func(e event.Event, ctx Context) Finding {
 			return Finding{Level: Error,
-				Message: fmt.Sprintf("dropped by a netfilter hook (nf_hook_slow returned %d)", factInt(e, "ret")),
+				Message: fmt.Sprintf("dropped by a netfilter hook (nf_hook_slow returned %d)", e.Ret),
 				Advice:  fill("a firewall rule took it: list them in netns {netns} (`nft -a list ruleset`, `iptables-save -c`); --diag with the rule trace names the rule", e, ctx)}
 		}},
-	{Probe: "ipt_do_table", When: iptDrop, Find: iptFinding("iptables")},
-	{Probe: "ip6t_do_table", When: iptDrop, Find: iptFinding("ip6tables")},
-	{Probe: "net_dev_xmit", When: func(e event.Event) bool { return factInt(e, "rc") != 0 },
+	{Func: "ipt_do_table", When: iptDrop, Find: iptFinding("iptables")},
+	{Func: "ip6t_do_table", When: iptDrop, Find: iptFinding("ip6tables")},
+	{Probe: event.NetDevXmit, When: func(e event.Event) bool { return e.Ret != 0 },
 		Find: func(e event.Event, ctx Context) Finding {
-			return Finding{Level: Warn, Message: fmt.Sprintf("the driver of %s did not take the packet (rc %d)", orWord(e.Ifname, "the device"), factInt(e, "rc")),
+			return Finding{Level: Warn, Message: fmt.Sprintf("the driver of %s did not take the packet (rc %d)", orWord(e.Ifname, "the device"), e.Ret),
 				Advice: "the device queue is busy or the device is down"}
 		}},
 }
@@ -339,7 +321,7 @@ func natRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 				if ns == 0 {
 					ns = prev.Netns
 				}
-				out = append(out, Finding{Level: Info, Event: i, Probe: e.Probe, Group: e.Group, Netns: ns,
+				out = append(out, Finding{Level: Info, Event: i, Probe: e.Name, Group: e.Group, Netns: ns,
 					Message: fmt.Sprintf("NAT (%s) between %s and %s: %s became %s",
 						strings.Join(kinds, ", "), where(*prev), where(*e), p, q),
 					Advice: "addresses were rewritten (DNAT/SNAT or masquerade): filter on either form, and check the NAT rules (`nft list ruleset`, `iptables -t nat -S`, `conntrack -L`)"})
@@ -353,24 +335,24 @@ func natRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 // where names the place of an event for messages; a netfilter observer's
 // is its hook and priority.
 func where(e event.Event) string {
-	if e.Probe != probe.NFObserve {
-		return e.Probe
+	if e.Probe != event.NFObserve {
+		return e.Name
 	}
-	return fmt.Sprintf("netfilter %v %v (after priority %v)",
-		factValue(e, "nf_family"), factValue(e, "nf_hook"), factValue(e, "nf_priority"))
+	h := e.Facts.Hook
+	return fmt.Sprintf("netfilter %s %s (after priority %d)", h.Family, h.Hook, h.Priority)
 }
 
 // forwardRule: received on one device and sent out another in the same
 // namespace, the packet was routed through.
 func forwardRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 	for i, e := range s.Events {
-		if e.Probe != "netif_receive_skb" {
+		if e.Probe != event.NetifReceiveSkb {
 			continue
 		}
 		for j := i + 1; j < len(s.Events); j++ {
 			o := s.Events[j]
-			if o.Probe == "net_dev_queue" && o.Netns == e.Netns && o.Ifname != e.Ifname {
-				return []Finding{{Level: Info, Event: j, Probe: o.Probe, Group: o.Group, Netns: o.Netns,
+			if o.Probe == event.NetDevQueue && o.Netns == e.Netns && o.Ifname != e.Ifname {
+				return []Finding{{Level: Info, Event: j, Probe: o.Name, Group: o.Group, Netns: o.Netns,
 					Message: fmt.Sprintf("forwarded in netns %s from %s to %s", ctx.ns(e.Netns), e.Ifname, o.Ifname)}}
 			}
 		}
@@ -381,8 +363,8 @@ func forwardRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 // deliveredRule: the data reached a process.
 func deliveredRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 	for i, e := range s.Events {
-		if e.Probe == "skb_copy_datagram_iovec" {
-			return []Finding{{Level: Info, Event: i, Probe: e.Probe, Group: e.Group, Netns: e.Netns,
+		if e.Probe == event.SkbCopyDatagramIovec {
+			return []Finding{{Level: Info, Event: i, Probe: e.Name, Group: e.Group, Netns: e.Netns,
 				Message: fmt.Sprintf("delivered to process %s (pid %d) in netns %s", e.Comm, e.PID, ctx.ns(e.Netns))}}
 		}
 	}
@@ -490,7 +472,7 @@ func forwardingOffRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 	if d.Packet.Family == 6 {
 		v = "net.ipv6.conf.all.forwarding=1"
 	}
-	return []Finding{{Level: Error, Event: len(s.Events) - 1, Probe: d.Probe, Group: d.Group, Netns: d.Netns,
+	return []Finding{{Level: Error, Event: len(s.Events) - 1, Probe: d.Name, Group: d.Group, Netns: d.Netns,
 		Message: fmt.Sprintf("forwarding is disabled in netns %s, and %s is not one of its addresses: it will not route the packet", ctx.ns(d.Netns), d.Packet.Dst),
 		Advice:  fmt.Sprintf("enable forwarding: `sysctl -w %s` in netns %s (or send to an address of this host)", v, ctx.ns(d.Netns))}}
 }
@@ -502,19 +484,18 @@ func inFlightRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 	}
 	last := s.Events[len(s.Events)-1]
 	return []Finding{{Level: Info, Event: -1,
-		Message: fmt.Sprintf("not freed while traced: last seen at %s in netns %s (queued, or freed where no tracepoint sees it)", last.Probe, ctx.ns(last.Netns))}}
+		Message: fmt.Sprintf("not freed while traced: last seen at %s in netns %s (queued, or freed where no tracepoint sees it)", last.Name, ctx.ns(last.Netns))}}
 }
 
 // iptDrop: an iptables (legacy) table returned the verdict NF_DROP.
 func iptDrop(e event.Event) bool {
-	return e.Return && factValue(e, "verdict") == "NF_DROP"
+	return e.Return() && e.Facts.Table.Name != "" && e.Facts.Table.Verdict == event.VerdictDrop
 }
 
 // iptFinding names the table and chain of an iptables (legacy) drop.
 func iptFinding(cmd string) func(e event.Event, ctx Context) Finding {
 	return func(e event.Event, ctx Context) Finding {
-		table, _ := factValue(e, "table").(string)
-		chain, _ := factValue(e, "chain").(string)
+		table, chain := e.Facts.Table.Name, e.Facts.Table.Hook.Chain()
 		return Finding{Level: Error, Table: table, Chain: chain,
 			Message: fmt.Sprintf("dropped by %s: table %s, chain %s (verdict NF_DROP)", cmd, table, chain),
 			Advice:  fill(fmt.Sprintf("find the rule: `%s-legacy -t %s -L %s -v -n --line-numbers` in netns {netns} (the packet counters show which matched), then delete or change it", cmd, table, chain), e, ctx)}

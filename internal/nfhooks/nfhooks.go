@@ -14,14 +14,14 @@ import (
 
 	"github.com/google/nftables"
 
+	"github.com/skbtrail/skbtrail/internal/event"
 	"github.com/skbtrail/skbtrail/internal/netns"
-	"github.com/skbtrail/skbtrail/internal/probe"
 )
 
 // Fn is a hook function known to run at a hook.
 type Fn struct {
-	Family   uint8  // probe.NFProtoIPv4 or probe.NFProtoIPv6
-	Hook     uint32 // index into probe.HookNames
+	Family   event.Family // FamilyIPv4 or FamilyIPv6
+	Hook     event.Hook
 	Priority int32
 	Name     string // "nftables chain inet usr input", "iptables filter table", ...
 
@@ -86,21 +86,21 @@ func nftChains() ([]Fn, error) {
 		if ch.Hooknum == nil || ch.Priority == nil || ch.Table == nil {
 			continue // a regular chain: not at a hook
 		}
-		var fams []uint8
+		var fams []event.Family
 		switch ch.Table.Family {
 		case nftables.TableFamilyIPv4:
-			fams = []uint8{probe.NFProtoIPv4}
+			fams = []event.Family{event.FamilyIPv4}
 		case nftables.TableFamilyIPv6:
-			fams = []uint8{probe.NFProtoIPv6}
+			fams = []event.Family{event.FamilyIPv6}
 		case nftables.TableFamilyINet:
-			fams = []uint8{probe.NFProtoIPv4, probe.NFProtoIPv6}
+			fams = []event.Family{event.FamilyIPv4, event.FamilyIPv6}
 		default:
 			continue
 		}
 		tf := familyName(ch.Table.Family)
 		for _, f := range fams {
 			out = append(out, Fn{
-				Family: f, Hook: uint32(*ch.Hooknum), Priority: int32(*ch.Priority),
+				Family: f, Hook: event.Hook(*ch.Hooknum), Priority: int32(*ch.Priority),
 				Name:  fmt.Sprintf("nftables chain %s %s %s", tf, ch.Table.Name, ch.Name),
 				Table: ch.Table.Name, Chain: ch.Name, TableFamily: tf,
 			})
@@ -125,7 +125,7 @@ func familyName(f nftables.TableFamily) string {
 // priority: the kernel's NF_IP_PRI_* values for the tables in
 // net/ipv4/netfilter/iptable_*.c.
 var legacyHooks = map[string][]struct {
-	hook uint32
+	hook event.Hook
 	prio int32
 }{
 	"raw":      {{0, -300}, {3, -300}},
@@ -140,8 +140,8 @@ func legacyTables() []Fn {
 	var out []Fn
 	for _, f := range []struct {
 		file, tool string
-		fam        uint8
-	}{{"ip_tables_names", "iptables", probe.NFProtoIPv4}, {"ip6_tables_names", "ip6tables", probe.NFProtoIPv6}} {
+		fam        event.Family
+	}{{"ip_tables_names", "iptables", event.FamilyIPv4}, {"ip6_tables_names", "ip6tables", event.FamilyIPv6}} {
 		b, err := os.ReadFile("/proc/thread-self/net/" + f.file)
 		if err != nil {
 			continue
@@ -163,7 +163,7 @@ func conntrack() []Fn {
 		return nil
 	}
 	var out []Fn
-	for _, fam := range []uint8{probe.NFProtoIPv4, probe.NFProtoIPv6} {
+	for _, fam := range []event.Family{event.FamilyIPv4, event.FamilyIPv6} {
 		out = append(out,
 			Fn{Family: fam, Hook: 0, Priority: -400, Name: "defragmentation (nf_defrag)"},
 			Fn{Family: fam, Hook: 3, Priority: -400, Name: "defragmentation (nf_defrag)"},
@@ -179,19 +179,19 @@ func conntrack() []Fn {
 // Points places observers for fns in families: one at the start of every
 // hook, and one just after each priority where a function runs (none
 // after INT_MAX, which is the last).
-func Points(fns []Fn, families []uint8) []probe.Point {
-	var pts []probe.Point
+func Points(fns []Fn, families []event.Family) []event.Point {
+	var pts []event.Point
 	for _, fam := range families {
-		for hook := uint32(0); hook < uint32(len(probe.HookNames)); hook++ {
-			prios := []int32{probe.FirstPriority}
+		for hook := event.Hook(0); hook < event.NumHooks; hook++ {
+			prios := []int32{event.FirstPriority}
 			for _, f := range fns {
-				if f.Family == fam && f.Hook == hook && f.Priority < math.MaxInt32 && f.Priority+1 > probe.FirstPriority {
+				if f.Family == fam && f.Hook == hook && f.Priority < math.MaxInt32 && f.Priority+1 > event.FirstPriority {
 					prios = append(prios, f.Priority+1)
 				}
 			}
 			slices.Sort(prios)
 			for _, p := range slices.Compact(prios) {
-				pt := probe.Point{Family: fam, Hook: hook, Priority: p, Before: math.MaxInt32}
+				pt := event.Point{Family: fam, Hook: hook, Priority: p, Before: math.MaxInt32}
 				for _, f := range fns {
 					if f.Family == fam && f.Hook == hook && f.Priority >= p && f.Priority < pt.Before {
 						pt.Before = f.Priority

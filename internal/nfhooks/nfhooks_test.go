@@ -9,32 +9,32 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/skbtrail/skbtrail/internal/probe"
+	"github.com/skbtrail/skbtrail/internal/event"
 )
 
 func TestPoints(t *testing.T) {
 	fns := []Fn{
-		{Family: probe.NFProtoIPv4, Hook: 1, Priority: 0, Name: "filter"},
-		{Family: probe.NFProtoIPv4, Hook: 1, Priority: 0, Name: "another at 0"},
-		{Family: probe.NFProtoIPv4, Hook: 1, Priority: -150, Name: "mangle"},
-		{Family: probe.NFProtoIPv4, Hook: 1, Priority: math.MaxInt32, Name: "confirm"},
-		{Family: probe.NFProtoIPv6, Hook: 1, Priority: 10, Name: "v6 only"},
+		{Family: event.FamilyIPv4, Hook: 1, Priority: 0, Name: "filter"},
+		{Family: event.FamilyIPv4, Hook: 1, Priority: 0, Name: "another at 0"},
+		{Family: event.FamilyIPv4, Hook: 1, Priority: -150, Name: "mangle"},
+		{Family: event.FamilyIPv4, Hook: 1, Priority: math.MaxInt32, Name: "confirm"},
+		{Family: event.FamilyIPv6, Hook: 1, Priority: 10, Name: "v6 only"},
 	}
-	pts := Points(fns, []uint8{probe.NFProtoIPv4})
+	pts := Points(fns, []event.Family{event.FamilyIPv4})
 	var input []int32
 	for _, p := range pts {
-		if p.Family != probe.NFProtoIPv4 {
+		if p.Family != event.FamilyIPv4 {
 			t.Fatalf("point for a family not asked for: %+v", p)
 		}
 		if p.Hook == 1 {
 			input = append(input, p.Priority)
 		}
 	}
-	want := []int32{probe.FirstPriority, -149, 1}
+	want := []int32{event.FirstPriority, -149, 1}
 	if fmt.Sprint(input) != fmt.Sprint(want) {
 		t.Errorf("input hook points %v, want %v (start, after -150, after 0; none after INT_MAX)", input, want)
 	}
-	if len(pts) != len(probe.HookNames)-1+len(want) {
+	if len(pts) != event.NumHooks-1+len(want) {
 		t.Errorf("%d points, want a start point on every hook plus %d", len(pts), len(want)-1)
 	}
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/skbtrail/skbtrail/internal/diag"
 	"github.com/skbtrail/skbtrail/internal/event"
-	"github.com/skbtrail/skbtrail/internal/probe"
 	"github.com/skbtrail/skbtrail/internal/track"
 )
 
@@ -61,7 +60,7 @@ func (t *Text) story(s *track.Story, levels []diag.Level) {
 	} else if s.Packet() {
 		fmt.Fprintf(t.w, "*** skb %s ***\n", skbString(s.Skb))
 	} else {
-		fmt.Fprintf(t.w, "*** %s (no skb) ***\n", s.Events[0].Probe)
+		fmt.Fprintf(t.w, "*** %s (no skb) ***\n", s.Events[0].Name)
 	}
 	for i, e := range s.Events {
 		if !visible(e, t.Hooks) {
@@ -84,7 +83,7 @@ func (t *Text) story(s *track.Story, levels []diag.Level) {
 // line writes an event; in the story of skb owner, an event of another skb
 // (a clone that joined it) says so.
 func (t *Text) line(e event.Event, owner uint64) {
-	fmt.Fprintf(t.w, "%-23s ", e.Probe)
+	fmt.Fprintf(t.w, "%-23s ", e.Name)
 	if t.Detail {
 		ifname := e.Ifname
 		if ifname == "" {
@@ -97,7 +96,7 @@ func (t *Text) line(e event.Event, owner uint64) {
 	if e.Reason != "" || e.Location != "" {
 		fmt.Fprintf(t.w, "  reason %s at %s", orDash(e.Reason), orDash(e.Location))
 	}
-	for _, f := range e.Facts {
+	for _, f := range e.Fields() {
 		fmt.Fprintf(t.w, "  %s %v", f.Key, f.Value)
 	}
 	if owner != 0 && e.Skb != 0 && e.Skb != owner {
@@ -128,7 +127,7 @@ func Ending(s *track.Story) string {
 	case s.Ended:
 		return fmt.Sprintf("=> freed after use (consume_skb) after %s", fmtDur(took))
 	default:
-		return fmt.Sprintf("=> still in flight when last seen at %s, after %s", last.Probe, fmtDur(took))
+		return fmt.Sprintf("=> still in flight when last seen at %s, after %s", last.Name, fmtDur(took))
 	}
 }
 
@@ -153,7 +152,7 @@ func orDash(s string) string {
 // visible reports whether an event is shown: the netfilter observers'
 // events (many per packet) only serve the diagnosis, unless hooks.
 func visible(e event.Event, hooks bool) bool {
-	return hooks || e.Probe != probe.NFObserve
+	return hooks || e.Probe != event.NFObserve
 }
 
 // JSON writes one JSON object per line (see the README for the fields).
@@ -206,7 +205,7 @@ func Record(e event.Event) ordered {
 	o := ordered{
 		{"type", "event"},
 		{"time", e.Time.Format(time.RFC3339Nano)},
-		{"probe", e.Probe},
+		{"probe", e.Name},
 		{"group", e.Group},
 		{"skb", skbString(e.Skb)},
 		{"cpu", e.CPU},
@@ -251,7 +250,7 @@ func Record(e event.Event) ordered {
 	if e.Reason != "" || e.Location != "" {
 		o = append(o, field{"reason", e.Reason}, field{"reason_code", e.ReasonCode}, field{"location", e.Location})
 	}
-	for _, f := range e.Facts {
+	for _, f := range e.Fields() {
 		o = append(o, field{f.Key, f.Value})
 	}
 	return o

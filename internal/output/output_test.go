@@ -29,7 +29,8 @@ func sample() []*track.Story {
 	}
 	mk := func(us int, skb uint64, probe, group string, p event.Packet, ns uint32, dev string) event.Event {
 		tm, k := at(us)
-		return event.Event{Time: tm, Kernel: k, Skb: skb, Probe: probe, Group: group, Packet: p,
+		id, _ := event.ProbeNamed(probe)
+		return event.Event{Time: tm, Kernel: k, Skb: skb, Probe: id, Name: probe, Group: group, Packet: p,
 			CPU: 1, PID: 4242, Comm: "ping", Netns: ns, Ifname: dev, Len: 98}
 	}
 	delivered := &track.Story{Skb: 0xffff888100aa0000, Ended: true, Events: []event.Event{
@@ -39,7 +40,6 @@ func sample() []*track.Story {
 		mk(20, 0xffff888100aa0000, "netif_receive_skb", "link", ping, 4026532282, "veth-b"),
 		mk(31, 0xffff888100aa0000, "consume_skb", "life", ping, 4026532282, "veth-b"),
 	}}
-	delivered.Events[2].Facts = []event.Fact{{Key: "rc", Value: int32(0)}}
 	delivered.Events[2].Packet = event.Packet{} // net_dev_xmit reads no headers
 	drop := mk(40, 0xffff888100bb0000, "kfree_skb", "life", syn, 4026532282, "veth-b")
 	drop.Reason, drop.ReasonCode, drop.Location = "NO_SOCKET", 2, "tcp_v6_rcv+0x1a4"

@@ -9,7 +9,6 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/skbtrail/skbtrail/internal/event"
-	"github.com/skbtrail/skbtrail/internal/probe"
 )
 
 // Pcap writes the packets of traced events as pcapng, which Wireshark and
@@ -102,11 +101,11 @@ func (p *Pcap) iface(e event.Event) (int, error) {
 // Comment is a packet's pcapng comment: "skbtrail: kfree_skb skb 0x...
 // netns 4026532 dev veth-b reason NETFILTER_DROP at nf_hook_slow+0x9e".
 func Comment(e event.Event) string {
-	s := fmt.Sprintf("skbtrail: %s skb %s netns %d dev %s", e.Probe, skbString(e.Skb), e.Netns, orDash(e.Ifname))
-	if e.Probe == probe.KfreeSkb {
+	s := fmt.Sprintf("skbtrail: %s skb %s netns %d dev %s", e.Name, skbString(e.Skb), e.Netns, orDash(e.Ifname))
+	if e.Probe == event.KfreeSkb {
 		s += fmt.Sprintf(" reason %s at %s", orDash(e.Reason), orDash(e.Location))
 	}
-	for _, f := range e.Facts {
+	for _, f := range e.Fields() {
 		s += fmt.Sprintf(" %s %v", f.Key, f.Value)
 	}
 	return s

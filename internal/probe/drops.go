@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"unsafe"
 
+	"github.com/skbtrail/skbtrail/internal/event"
+
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
@@ -62,7 +64,7 @@ func OpenDrops(opts DropsOptions) (*Drops, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !kernel.HasTracepoint(kspec, KfreeSkb) {
+	if !kernel.HasTracepoint(kspec, event.KfreeSkb.String()) {
 		return nil, fmt.Errorf("this kernel has no skb:kfree_skb tracepoint: drops cannot be counted")
 	}
 	spec, err := loadDrops()
@@ -119,7 +121,7 @@ func (d *Drops) attach(spec *ebpf.CollectionSpec, mode Mode, kspec *btf.Spec, ca
 	if mode == TpBtf {
 		l, err = link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceRawTp})
 	} else {
-		l, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: KfreeSkb, Program: prog})
+		l, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: event.KfreeSkb.String(), Program: prog})
 	}
 	if err != nil {
 		coll.Close()

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/skbtrail/skbtrail/internal/catalog"
+
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
@@ -31,14 +33,6 @@ const (
 	FuncCloneID  = uint32(functionFuncProbeIdPROBE_FUNC_CLONE)
 )
 
-// funcProbes name the function event ids; the event decoder names each
-// event after the function it came from.
-var funcProbes = []Tracer{
-	{Name: "function", Group: "function", ID: FuncEntryID, Func: true, Desc: "a function was entered"},
-	{Name: "function", Group: "function", ID: FuncReturnID, Func: true, Desc: "a function returned"},
-	{Name: "function", Group: "function", ID: FuncCloneID, Func: true, Desc: "a clone or copy was made"},
-}
-
 // manyFuncs is the number of functions from which kprobe.multi is used
 // instead of one fentry or kprobe each (fentry links take ~0.1s each to
 // detach; a kprobe.multi link attaches a thousand functions at once).
@@ -53,7 +47,7 @@ type FuncStatus struct {
 	Arg    int    // skb argument position (1-based)
 	Mode   Mode   // "" when unavailable
 	Why    string
-	kind   funcKind
+	Kind   catalog.FuncKind
 }
 
 // FuncReport is what the function probes of a session did.
@@ -161,8 +155,8 @@ func readTraceable() map[string]bool {
 }
 
 // resolve finds how function name can be probed here.
-func (env *funcEnv) resolve(t Tracer, many bool) FuncStatus {
-	st := FuncStatus{Name: t.Name, Group: t.Group, kind: t.kind}
+func (env *funcEnv) resolve(t catalog.Tracer, many bool) FuncStatus {
+	st := FuncStatus{Name: t.Name, Group: t.Group, Kind: t.Kind}
 	f := env.btfFunc(t.Name)
 	if f == nil {
 		st.Why = "not in the BTF of the kernel or a loaded module (absent, inlined, or its module not loaded)"
@@ -174,7 +168,7 @@ func (env *funcEnv) resolve(t Tracer, many bool) FuncStatus {
 		return st
 	}
 	st.Arg = pos
-	if t.kind == kindIpt && pos != 1 && pos != 2 {
+	if t.Kind == catalog.Ipt && pos != 1 && pos != 2 {
 		st.Why = fmt.Sprintf("unknown layout: the skb is argument %d", pos)
 		return st
 	}
@@ -194,7 +188,7 @@ func (env *funcEnv) resolve(t Tracer, many bool) FuncStatus {
 		}
 		return st
 	}
-	special := t.kind != kindPlain
+	special := t.Kind != catalog.Plain
 	switch {
 	case many && !special && env.feat.KprobeMulti.OK:
 		st.Mode = KprobeMulti
@@ -265,7 +259,7 @@ func (env *funcEnv) moduleTypes(name string) ([]btf.Type, error) {
 // FuncAvailability reports for every catalog function whether and how it
 // can be probed on this kernel (for -t ?).
 func FuncAvailability(spec *btf.Spec, feat kernel.Features) []FuncStatus {
-	out := make([]FuncStatus, 0, len(Functions))
+	out := make([]FuncStatus, 0, len(catalog.Functions))
 	why := FuncUnavailable(feat)
 	var env *funcEnv
 	if why == "" {
@@ -274,7 +268,7 @@ func FuncAvailability(spec *btf.Spec, feat kernel.Features) []FuncStatus {
 			why = err.Error()
 		}
 	}
-	for _, t := range Functions {
+	for _, t := range catalog.Functions {
 		if why != "" {
 			out = append(out, FuncStatus{Name: t.Name, Group: t.Group, Why: why})
 			continue
@@ -286,7 +280,7 @@ func FuncAvailability(spec *btf.Spec, feat kernel.Features) []FuncStatus {
 
 // openFunctions resolves, loads and attaches the selected functions. It
 // fails only when none can be attached.
-func (s *Session) openFunctions(fns []Tracer, ret bool, kspec *btf.Spec, cache *btf.Cache) error {
+func (s *Session) openFunctions(fns []catalog.Tracer, ret bool, kspec *btf.Spec, cache *btf.Cache) error {
 	start := time.Now()
 	feat := kernel.Detect()
 	rep := &s.Funcs
@@ -304,9 +298,9 @@ func (s *Session) openFunctions(fns []Tracer, ret bool, kspec *btf.Spec, cache *
 	}
 	// Expand -t all, without duplicates.
 	seen := map[string]bool{}
-	var list []Tracer
+	var list []catalog.Tracer
 	for _, t := range fns {
-		if t.Name == AllFunctions {
+		if t.Name == catalog.AllFunctions {
 			continue
 		}
 		if !seen[t.Name] {
@@ -315,7 +309,7 @@ func (s *Session) openFunctions(fns []Tracer, ret bool, kspec *btf.Spec, cache *
 		}
 	}
 	for _, t := range fns {
-		if t.Name != AllFunctions {
+		if t.Name != catalog.AllFunctions {
 			continue
 		}
 		env.index = funcIndex(kspec)
@@ -324,7 +318,7 @@ func (s *Session) openFunctions(fns []Tracer, ret bool, kspec *btf.Spec, cache *
 				continue
 			}
 			seen[name] = true
-			list = append(list, Tracer{Name: name, Group: "function", Func: true})
+			list = append(list, catalog.Tracer{Name: name, Group: "function", Func: true})
 		}
 	}
 	rep.Wanted = len(list)
@@ -420,7 +414,7 @@ func (s *Session) attachFunctions(want []FuncStatus, ret bool, kspec *btf.Spec, 
 // module (Debian), so ipt_do_table's table name relocates against it.
 func moduleTargets(want []FuncStatus) []*btf.Spec {
 	for _, st := range want {
-		if st.kind == kindIpt {
+		if st.Kind == catalog.Ipt {
 			if spec, err := btf.LoadKernelModuleSpec("x_tables"); err == nil {
 				return []*btf.Spec{spec}
 			}
@@ -439,10 +433,10 @@ func boolByte(b bool) uint8 {
 
 // kprobe programs by kind.
 func kprobeProgs(st FuncStatus, multi bool) (entry, exit string) {
-	switch st.kind {
-	case kindClone:
+	switch st.Kind {
+	case catalog.Clone:
 		return "kprobe_clone", "kretprobe_clone"
-	case kindIpt:
+	case catalog.Ipt:
 		if st.Arg == 1 {
 			return "kprobe_ipt_a", "kretprobe_ret"
 		}
@@ -454,7 +448,7 @@ func kprobeProgs(st FuncStatus, multi bool) (entry, exit string) {
 	return fmt.Sprintf("kprobe_arg%d", st.Arg), "kretprobe_ret"
 }
 
-func needsExit(st FuncStatus, ret bool) bool { return ret || st.kind != kindPlain }
+func needsExit(st FuncStatus, ret bool) bool { return ret || st.Kind != catalog.Plain }
 
 func (s *Session) attachKprobes(coll *ebpf.Collection, kp []FuncStatus, ret bool) {
 	rep := &s.Funcs
@@ -536,10 +530,10 @@ func (s *Session) attachMulti(prog *ebpf.Program, list []FuncStatus, retprobe bo
 
 // fentry programs by kind.
 func fentryProgs(st FuncStatus) (entry, exit string) {
-	switch st.kind {
-	case kindClone:
+	switch st.Kind {
+	case catalog.Clone:
 		return "fentry_clone", "fexit_clone"
-	case kindIpt:
+	case catalog.Ipt:
 		if st.Arg == 1 {
 			return "fentry_ipt_a", "fexit_ret"
 		}
@@ -661,8 +655,8 @@ func FuncTree(st []FuncStatus) string {
 	if n == 0 && common != "" {
 		fmt.Fprintf(&b, "(%s)\n", common)
 	}
-	for _, g := range Groups {
-		fs := FuncGroupOf(g.Name)
+	for _, g := range catalog.Groups {
+		fs := catalog.FuncGroupOf(g.Name)
 		if len(fs) == 0 {
 			continue
 		}

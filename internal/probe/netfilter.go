@@ -3,7 +3,6 @@ package probe
 import (
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 
 	"github.com/cilium/ebpf"
@@ -11,60 +10,15 @@ import (
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
+	"github.com/skbtrail/skbtrail/internal/event"
 	"github.com/skbtrail/skbtrail/internal/netns"
 )
-
-// NFObserve is the name of the netfilter observer probe.
-const NFObserve = "nf_observe"
-
-// Netfilter families and hooks (include/uapi/linux/netfilter.h).
-const (
-	NFProtoIPv4 = 2
-	NFProtoIPv6 = 10
-)
-
-// HookNames are the IPv4/IPv6 netfilter hooks as nft names them, by number.
-var HookNames = [...]string{"prerouting", "input", "forward", "output", "postrouting"}
-
-// HookName names hook number h.
-func HookName(h uint32) string {
-	if int(h) < len(HookNames) {
-		return HookNames[h]
-	}
-	return fmt.Sprintf("hook%d", h)
-}
-
-// FamilyName names a netfilter protocol family as nft does.
-func FamilyName(pf uint32) string {
-	switch pf {
-	case NFProtoIPv4:
-		return "ip"
-	case NFProtoIPv6:
-		return "ip6"
-	}
-	return fmt.Sprintf("family%d", pf)
-}
-
-// FirstPriority is the earliest priority an observer may take
-// (NF_IP_PRI_FIRST itself is refused for BPF links).
-const FirstPriority = math.MinInt32 + 1
-
-// Point is one place an observer watches: a family, a hook, and the
-// priority it runs at (just after the hook functions at Priority-1).
-type Point struct {
-	Family   uint8  // NFProtoIPv4 or NFProtoIPv6
-	Hook     uint32 // index into HookNames
-	Priority int32
-	// Before is the priority of the next hook function, if any: an
-	// observer may move up to just below it (0: no room to move).
-	Before int32
-}
 
 // attachObserver attaches prog at pt. The kernel takes one BPF program per
 // hook and priority, so when another observer (a second skbtrail) holds
 // the place, the observer moves up, staying below the next hook function:
 // anywhere between the two functions sees the same.
-func attachObserver(prog *ebpf.Program, pt Point) (link.Link, error) {
+func attachObserver(prog *ebpf.Program, pt event.Point) (link.Link, error) {
 	for prio := pt.Priority; ; prio++ {
 		l, err := link.AttachNetfilter(link.NetfilterOptions{
 			Program:        prog,
@@ -81,7 +35,7 @@ func attachObserver(prog *ebpf.Program, pt Point) (link.Link, error) {
 // Plan is where to watch in one network namespace.
 type Plan struct {
 	Netns  string // namespace file path; "" for the current namespace
-	Points []Point
+	Points []event.Point
 }
 
 // Observe attaches netfilter observers at every point of every plan. The
@@ -136,7 +90,7 @@ func (s *Session) Observe(plans []Plan) (int, error) {
 				l, err := attachObserver(progs[pt.Priority], pt)
 				if err != nil {
 					return fmt.Errorf("attach netfilter observer at %s %s priority %d: %w",
-						FamilyName(uint32(pt.Family)), HookName(pt.Hook), pt.Priority, err)
+						pt.Family, pt.Hook, pt.Priority, err)
 				}
 				s.links = append(s.links, l)
 				n++

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/netip"
 	"os"
-	"slices"
 	"strings"
 	"testing"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/rlimit"
 
+	"github.com/skbtrail/skbtrail/internal/catalog"
 	"github.com/skbtrail/skbtrail/internal/filter"
 	"github.com/skbtrail/skbtrail/internal/kernel"
 	"github.com/skbtrail/skbtrail/internal/pcapfilter"
@@ -100,54 +100,12 @@ func TestProgramsLoad(t *testing.T) {
 	}
 }
 
-func TestSelect(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    []string // first names, in catalog order
-		n       int      // tracepoints (functions: see TestSelectFunctions)
-		wantErr string
-	}{
-		{in: "", n: len(Catalog)},
-		{in: "all", n: len(Catalog)},
-		{in: "life", want: []string{"kfree_skb", "consume_skb"}, n: 2},
-		{in: "kfree_skb, link", want: []string{"napi_gro_receive_entry"}, n: 7},
-		{in: "tcp_send_reset", want: []string{"tcp_send_reset"}, n: 1},
-		{in: "nosuch", wantErr: `no tracer, function or group "nosuch"`},
-		{in: "link,nosuch", wantErr: `no tracer, function or group "nosuch"`},
-		{in: ",", wantErr: "selects no tracer"},
-	}
-	for _, tc := range tests {
-		got, err := Select(tc.in)
-		got = slices.DeleteFunc(got, func(t Tracer) bool { return t.Func })
-		if tc.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-				t.Errorf("Select(%q) error = %v, want %q", tc.in, err, tc.wantErr)
-			}
-			continue
-		}
-		if err != nil || len(got) != tc.n {
-			t.Errorf("Select(%q) = %d tracers, %v; want %d", tc.in, len(got), err, tc.n)
-			continue
-		}
-		for i, w := range tc.want {
-			if got[i].Name != w {
-				t.Errorf("Select(%q)[%d] = %s, want %s", tc.in, i, got[i].Name, w)
-			}
-		}
-	}
-}
-
 func TestCatalogMatchesObject(t *testing.T) {
 	spec, err := loadTracepoint()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids := map[uint32]bool{}
-	for _, tr := range Catalog {
-		if ids[tr.ID] || tr.ID == 0 {
-			t.Errorf("%s: id %d is zero or used twice", tr.Name, tr.ID)
-		}
-		ids[tr.ID] = true
+	for _, tr := range catalog.Tracepoints {
 		for _, mode := range []Mode{TpBtf, RawTp} {
 			name := progName(Status{Tracer: tr, Mode: mode})
 			p, ok := spec.Programs[name]
@@ -159,12 +117,9 @@ func TestCatalogMatchesObject(t *testing.T) {
 				t.Errorf("%s: program %s attaches to %q", tr.Name, name, p.AttachTo)
 			}
 		}
-		if ByID(tr.ID) == nil || ByID(tr.ID).Name != tr.Name {
-			t.Errorf("ByID(%d) does not find %s", tr.ID, tr.Name)
-		}
 	}
-	if len(spec.Programs) != 2*len(Catalog) {
-		t.Errorf("object has %d programs, catalog %d tracers (want two programs each)", len(spec.Programs), len(Catalog))
+	if len(spec.Programs) != 2*len(catalog.Tracepoints) {
+		t.Errorf("object has %d programs, catalog %d tracers (want two programs each)", len(spec.Programs), len(catalog.Tracepoints))
 	}
 }
 

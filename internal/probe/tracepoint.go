@@ -9,7 +9,9 @@ import (
 	"runtime"
 	"strings"
 	"time"
-	"unsafe"
+
+	"github.com/skbtrail/skbtrail/internal/catalog"
+	"github.com/skbtrail/skbtrail/internal/event"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -23,18 +25,6 @@ import (
 	"github.com/skbtrail/skbtrail/internal/pcapfilter"
 )
 
-// Record is the raw event layout the BPF programs write (bpf/skbtrail.h).
-type Record = tracepointEvent
-
-// RecordSize is the size of one Record in the ring buffer.
-const RecordSize = int(unsafe.Sizeof(Record{}))
-
-// EventDataSize is the size of the header of the packet bytes that follow a
-// Record when Options.Snaplen is set (struct event_data): a native-endian
-// uint32 caplen and 4 bytes of padding, then Snaplen bytes of which the
-// first caplen are the packet's, from its IP header on.
-const EventDataSize = 8
-
 // Mode is how a tracer was attached.
 type Mode string
 
@@ -45,7 +35,7 @@ const (
 
 // Status says whether a tracer can be used on this kernel, and how.
 type Status struct {
-	Tracer Tracer
+	Tracer catalog.Tracer
 	Mode   Mode   // empty when unavailable
 	Why    string // why it is unavailable
 }
@@ -53,8 +43,8 @@ type Status struct {
 // Availability reports, for every catalog tracer, whether the running kernel
 // has it and which program type would be used. spec is the kernel's BTF.
 func Availability(spec *btf.Spec, feat kernel.Features) []Status {
-	out := make([]Status, 0, len(Catalog))
-	for _, t := range Catalog {
+	out := make([]Status, 0, len(catalog.Tracepoints))
+	for _, t := range catalog.Tracepoints {
 		s := Status{Tracer: t}
 		switch {
 		case !kernel.HasTracepoint(spec, t.Name):
@@ -74,20 +64,20 @@ func Availability(spec *btf.Spec, feat kernel.Features) []Status {
 // Options configure a tracing Session.
 type Options struct {
 	Filter   filter.Filter
-	Tracers  []Tracer // from Select
-	Ret      bool     // function probes: report return values (--ret)
-	RingSize int      // ring buffer bytes, a power of two; 0: 4 MiB
+	Tracers  []catalog.Tracer // from Select
+	Ret      bool             // function probes: report return values (--ret)
+	RingSize int              // ring buffer bytes, a power of two; 0: 4 MiB
 	// Expr is a filter expression translated to eBPF (pcapfilter.Translate):
 	// the body of filter_pcap_l3, which every probe then runs on the
 	// packet's IP header. It adds to Filter: both must match.
 	Expr asm.Instructions
 	// Snaplen, when not 0, makes every event carry the first Snaplen bytes
-	// of its packet from the IP header on (see Record and EventData).
+	// of its packet from the IP header on (see event.Record and event.DataHeaderSize).
 	Snaplen uint32
 }
 
 // MaxSnaplen is the largest Options.Snaplen.
-const MaxSnaplen = 65535
+const MaxSnaplen = event.MaxSnaplen
 
 // setup writes the filter, expression and snapshot length into a spec's
 // .rodata and injects the expression into its programs.
@@ -181,7 +171,7 @@ func Open(opts Options) (*Session, error) {
 	}
 	s := &Session{filter: kf, opts: opts}
 	var want []Status
-	var fns []Tracer
+	var fns []catalog.Tracer
 	for _, t := range opts.Tracers {
 		if t.Func {
 			fns = append(fns, t)
@@ -253,9 +243,9 @@ func Open(opts Options) (*Session, error) {
 
 func progName(st Status) string {
 	if st.Mode == TpBtf {
-		return "tp_btf_" + st.Tracer.prog
+		return "tp_btf_" + st.Tracer.Name
 	}
-	return "raw_tp_" + st.Tracer.prog
+	return "raw_tp_" + st.Tracer.Name
 }
 
 // loadCollection loads the maps and only the wanted programs of spec.
@@ -434,9 +424,9 @@ func Tree(st []Status) string {
 	for _, s := range st {
 		byName[s.Tracer.Name] = s
 	}
-	for _, g := range Groups {
+	for _, g := range catalog.Groups {
 		fmt.Fprintf(&b, "%s: %s\n", g.Name, g.Desc)
-		for _, t := range GroupOf(g.Name) {
+		for _, t := range catalog.GroupOf(g.Name) {
 			s := byName[t.Name]
 			if s.Mode == "" {
 				fmt.Fprintf(&b, "  ✗ %-24s %-6s %s (unavailable: %s)\n", t.Name, "-", t.Desc, s.Why)

@@ -105,22 +105,22 @@ func tracedNamespaces(f filter.Filter) []space {
 }
 
 // families returns the netfilter families the filter can match.
-func families(f filter.Filter) []uint8 {
+func families(f filter.Filter) []event.Family {
 	for _, p := range []netip.Prefix{f.Saddr, f.Daddr, f.Addr} {
 		if p.IsValid() {
 			if p.Addr().Is4() {
-				return []uint8{probe.NFProtoIPv4}
+				return []event.Family{event.FamilyIPv4}
 			}
-			return []uint8{probe.NFProtoIPv6}
+			return []event.Family{event.FamilyIPv6}
 		}
 	}
 	switch f.Proto {
 	case filter.ProtoICMP:
-		return []uint8{probe.NFProtoIPv4}
+		return []event.Family{event.FamilyIPv4}
 	case filter.ProtoICMPv6:
-		return []uint8{probe.NFProtoIPv6}
+		return []event.Family{event.FamilyIPv6}
 	}
-	return []uint8{probe.NFProtoIPv4, probe.NFProtoIPv6}
+	return []event.Family{event.FamilyIPv4, event.FamilyIPv6}
 }
 
 // observe places netfilter observers around the hook functions of every

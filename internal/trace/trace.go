@@ -15,6 +15,8 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
 
+	"github.com/skbtrail/skbtrail/internal/catalog"
+	"github.com/skbtrail/skbtrail/internal/decode"
 	"github.com/skbtrail/skbtrail/internal/diag"
 	"github.com/skbtrail/skbtrail/internal/event"
 	"github.com/skbtrail/skbtrail/internal/filter"
@@ -27,7 +29,7 @@ import (
 // Config says what to trace and how to show it.
 type Config struct {
 	Filter   filter.Filter
-	Tracers  []probe.Tracer
+	Tracers  []catalog.Tracer
 	Out      output.Renderer
 	Log      io.Writer     // progress and warnings (stderr)
 	Basic    bool          // render each event as it arrives, not whole stories
@@ -100,7 +102,7 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 		fmt.Fprintln(cfg.Log)
 	}
 	reportFuncs(cfg.Log, sess)
-	r := &runner{cfg: cfg, dec: event.NewDecoder(reasons, <-symc), tr: &track.Tracker{}}
+	r := &runner{cfg: cfg, dec: decode.New(reasons, <-symc), tr: &track.Tracker{}}
 	r.dec.Funcs = sess.Funcs.Names
 	if cfg.Diag.Enabled {
 		r.diag, err = newDiagnoser(ctx, cfg, sess)
@@ -199,7 +201,7 @@ func monotonic() uint64 {
 // output.
 type runner struct {
 	cfg  Config
-	dec  *event.Decoder
+	dec  *decode.Decoder
 	tr   *track.Tracker
 	diag *diagnoser // nil without --diag
 	st   Stats
@@ -228,7 +230,7 @@ func (r *runner) handle(raw []byte) {
 		for _, c := range r.tr.Claimed {
 			r.check(r.cfg.Out.Event(c))
 		}
-		if e.Skb != 0 || e.Probe != probe.FibTableLookup {
+		if e.Skb != 0 || e.Probe != event.FibTableLookup {
 			r.check(r.cfg.Out.Event(e))
 		}
 	}

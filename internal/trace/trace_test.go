@@ -6,9 +6,9 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/skbtrail/skbtrail/internal/decode"
 	"github.com/skbtrail/skbtrail/internal/diag"
 	"github.com/skbtrail/skbtrail/internal/event"
-	"github.com/skbtrail/skbtrail/internal/probe"
 	"github.com/skbtrail/skbtrail/internal/track"
 )
 
@@ -19,7 +19,7 @@ type fakeOut struct {
 	analyses []diag.Level
 }
 
-func (f *fakeOut) Event(e event.Event) error { f.events = append(f.events, e.Probe); return nil }
+func (f *fakeOut) Event(e event.Event) error { f.events = append(f.events, e.Name); return nil }
 func (f *fakeOut) Story(s *track.Story) error {
 	f.stories = append(f.stories, s.Skb)
 	return nil
@@ -31,17 +31,16 @@ func (f *fakeOut) Analysis(a *diag.Analysis) error {
 func (f *fakeOut) Flush() error { return nil }
 
 func id(name string) uint32 {
-	for _, t := range probe.Catalog {
-		if t.Name == name {
-			return t.ID
-		}
+	p, ok := event.ProbeNamed(name)
+	if !ok {
+		panic(name)
 	}
-	panic(name)
+	return uint32(p)
 }
 
 // rec encodes a ring buffer record of probe name for skb, at time ts.
 func rec(t *testing.T, name string, skb, ts uint64) []byte {
-	var r probe.Record
+	var r event.Record
 	r.Probe, r.Skb, r.Ts = id(name), skb, ts
 	r.Flags = 1
 	r.Pkt.Family, r.Pkt.L4 = 4, 17
@@ -50,7 +49,7 @@ func rec(t *testing.T, name string, skb, ts uint64) []byte {
 	if name == "kfree_skb" {
 		r.Reason = 2
 	}
-	if name == probe.FibTableLookup {
+	if name == event.FibTableLookup.String() {
 		r.Flags = 4
 	}
 	var b bytes.Buffer
@@ -63,7 +62,7 @@ func rec(t *testing.T, name string, skb, ts uint64) []byte {
 func newRunner(cfg Config) (*runner, *fakeOut) {
 	out := &fakeOut{}
 	cfg.Out = out
-	return &runner{cfg: cfg, dec: &event.Decoder{}, tr: &track.Tracker{}}, out
+	return &runner{cfg: cfg, dec: &decode.Decoder{}, tr: &track.Tracker{}}, out
 }
 
 func TestCountStopsAfterPackets(t *testing.T) {
@@ -83,13 +82,13 @@ func TestCountStopsAfterPackets(t *testing.T) {
 
 func TestBasicShowsClaimedLookupsOnly(t *testing.T) {
 	r, out := newRunner(Config{Basic: true})
-	r.handle(rec(t, probe.FibTableLookup, 0, 1)) // waits for its packet
+	r.handle(rec(t, event.FibTableLookup.String(), 0, 1)) // waits for its packet
 	if len(out.events) != 0 {
 		t.Fatalf("a lone route lookup was shown: %v", out.events)
 	}
 	r.handle(rec(t, "net_dev_queue", 0x30, 2)) // claims it
 	r.handle(rec(t, "consume_skb", 0x30, 3))
-	want := []string{probe.FibTableLookup, "net_dev_queue", "consume_skb"}
+	want := []string{event.FibTableLookup.String(), "net_dev_queue", "consume_skb"}
 	if len(out.events) != len(want) {
 		t.Fatalf("events %v, want %v", out.events, want)
 	}
@@ -154,7 +153,7 @@ func TestLateSocketEventJoinsSettlingStory(t *testing.T) {
 	b, a := netip.MustParseAddr("198.18.0.2"), netip.MustParseAddr("198.18.0.1")
 	dgram := event.Packet{Source: event.FromHeaders, Family: 4, Proto: 17, Src: a, Dst: b, Sport: 5000, Dport: 7777}
 	sock := event.Packet{Source: event.FromSock, Family: 4, Proto: 17, Dst: b, Dport: 7777}
-	story := &track.Story{Skb: 0x10, Events: []event.Event{{Probe: "kfree_skb", Skb: 0x10, CPU: 1, Kernel: 1000, Packet: dgram}}}
+	story := &track.Story{Skb: 0x10, Events: []event.Event{{Probe: event.KfreeSkb, Name: "kfree_skb", Skb: 0x10, CPU: 1, Kernel: 1000, Packet: dgram}}}
 	d := &diagnoser{}
 	d.add(story)
 	for _, c := range []struct {
@@ -162,10 +161,10 @@ func TestLateSocketEventJoinsSettlingStory(t *testing.T) {
 		e    event.Event
 		join bool
 	}{
-		{"other CPU", event.Event{Probe: "udp_fail_queue_rcv_skb", CPU: 0, Kernel: 2000, Packet: sock}, false},
-		{"too late", event.Event{Probe: "udp_fail_queue_rcv_skb", CPU: 1, Kernel: 1000 + track.LateWindow + 1, Packet: sock}, false},
-		{"other port", event.Event{Probe: "udp_fail_queue_rcv_skb", CPU: 1, Kernel: 2000, Packet: func() event.Packet { p := sock; p.Dport = 9; return p }()}, false},
-		{"its socket", event.Event{Probe: "udp_fail_queue_rcv_skb", CPU: 1, Kernel: 2000, Packet: sock}, true},
+		{"other CPU", event.Event{Probe: event.UDPFailQueueRcvSkb, Name: "udp_fail_queue_rcv_skb", CPU: 0, Kernel: 2000, Packet: sock}, false},
+		{"too late", event.Event{Probe: event.UDPFailQueueRcvSkb, Name: "udp_fail_queue_rcv_skb", CPU: 1, Kernel: 1000 + track.LateWindow + 1, Packet: sock}, false},
+		{"other port", event.Event{Probe: event.UDPFailQueueRcvSkb, Name: "udp_fail_queue_rcv_skb", CPU: 1, Kernel: 2000, Packet: func() event.Packet { p := sock; p.Dport = 9; return p }()}, false},
+		{"its socket", event.Event{Probe: event.UDPFailQueueRcvSkb, Name: "udp_fail_queue_rcv_skb", CPU: 1, Kernel: 2000, Packet: sock}, true},
 	} {
 		n, q := len(story.Events), len(d.queue)
 		d.add(&track.Story{Events: []event.Event{c.e}})

@@ -1,15 +1,19 @@
 package track
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/skbtrail/skbtrail/internal/event"
+)
 
 // With --ret, ip_rcv returns after the packet was consumed inside it: the
 // story waits for the return, then ends as freed.
 func TestReturnAfterFree(t *testing.T) {
 	var tr Tracker
 	entry := ev(1, 0, 0x100, "ip_rcv")
-	entry.Func, entry.RetFollows = true, true
+	entry.RetFollows = true
 	ret := ev(3, 0, 0x100, "ip_rcv")
-	ret.Func, ret.Return = true, true
+	ret.Probe = event.FuncReturn
 	if out := tr.Add(entry); out != nil {
 		t.Fatalf("story ended at entry: %v", out)
 	}
@@ -31,7 +35,7 @@ func TestCloneParent(t *testing.T) {
 	var tr Tracker
 	tr.Add(ev(1, 0, 0x100, "dev_queue_xmit"))
 	c := ev(2, 0, 0x200, "skb_clone")
-	c.Func, c.Parent = true, 0x100
+	c.Probe, c.Parent = event.FuncClone, 0x100
 	tr.Add(c)
 	out := tr.Add(ev(3, 0, 0x200, "consume_skb"))
 	if len(out) != 1 || out[0].Skb != 0x200 || out[0].Parent != 0x100 {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/skbtrail/skbtrail/internal/event"
-	"github.com/skbtrail/skbtrail/internal/probe"
 )
 
 // Story is the life of one packet (one skb) as the probes saw it.
@@ -32,7 +31,7 @@ func (s *Story) Packet() bool { return s.Skb != 0 }
 // Drop returns the drop event, if the packet was dropped.
 func (s *Story) Drop() (event.Event, bool) {
 	for i := len(s.Events) - 1; i >= 0; i-- {
-		if s.Events[i].Probe == probe.KfreeSkb && (s.Events[i].Skb == s.Skb || s.Skb == 0) {
+		if s.Events[i].Probe == event.KfreeSkb && (s.Events[i].Skb == s.Skb || s.Skb == 0) {
 			return s.Events[i], true
 		}
 	}
@@ -100,7 +99,7 @@ func (t *Tracker) Add(e event.Event) []*Story {
 			t.Claimed = append(t.Claimed, e)
 			return nil
 		}
-		if e.Probe == probe.FibTableLookup {
+		if e.Probe == event.FibTableLookup {
 			// Output routes are looked up before the skb exists:
 			// wait for the packet. One that no traced packet
 			// claims is not shown: the kernel matched it loosely
@@ -112,7 +111,7 @@ func (t *Tracker) Add(e event.Event) []*Story {
 	}
 	s, ok := t.open[e.Skb]
 	if !ok {
-		if e.Return {
+		if e.Return() {
 			return nil // its story ended already (or expired)
 		}
 		s = &Story{Skb: e.Skb, Parent: e.Parent, head: e.Head}
@@ -131,11 +130,11 @@ func (t *Tracker) Add(e event.Event) []*Story {
 	switch {
 	case e.RetFollows:
 		s.pending++
-	case e.Return && s.pending > 0:
+	case e.Return() && s.pending > 0:
 		s.pending--
 	}
-	if e.Probe == probe.KfreeSkb || e.Probe == probe.ConsumeSkb {
-		s.Dropped = e.Probe == probe.KfreeSkb
+	if e.Ends() {
+		s.Dropped = e.Probe == event.KfreeSkb
 		s.freed = true
 	}
 	if s.freed && s.pending == 0 {
@@ -175,7 +174,7 @@ func sameHeaders(c *Story, p event.Packet) bool {
 // freed, the mark of a clone made and freed on the side.
 func (s *Story) brief() bool {
 	for _, e := range s.Events {
-		if e.Skb == s.Skb && e.Probe != probe.KfreeSkb && e.Probe != probe.ConsumeSkb {
+		if e.Skb == s.Skb && e.Probe != event.KfreeSkb && e.Probe != event.ConsumeSkb {
 			return false
 		}
 	}
@@ -272,8 +271,8 @@ func (t *Tracker) Flush() []*Story {
 func (t *Tracker) Open() int { return len(t.open) }
 
 func finish(s *Story) *Story {
-	s.Ended = s.freed || len(s.Events) > 0 && (s.Events[len(s.Events)-1].Probe == probe.KfreeSkb ||
-		s.Events[len(s.Events)-1].Probe == probe.ConsumeSkb)
+	s.Ended = s.freed || len(s.Events) > 0 && (s.Events[len(s.Events)-1].Probe == event.KfreeSkb ||
+		s.Events[len(s.Events)-1].Probe == event.ConsumeSkb)
 	sort.SliceStable(s.Events, func(i, j int) bool { return s.Events[i].Kernel < s.Events[j].Kernel })
 	return s
 }

@@ -13,15 +13,21 @@ var (
 	b = netip.MustParseAddr("198.18.0.2")
 )
 
-func ev(t uint64, cpu uint32, skb uint64, probe string) event.Event {
+// ev is an event of the tracepoint called name, or else an entry of the
+// function called name.
+func ev(t uint64, cpu uint32, skb uint64, name string) event.Event {
 	src := event.FromHeaders
-	switch probe {
+	switch name {
 	case "fib_table_lookup":
 		src = event.FromFlow
 	case "tcp_receive_reset":
 		src = event.FromSock
 	}
-	return event.Event{Kernel: t, CPU: cpu, Skb: skb, Probe: probe,
+	p, ok := event.ProbeNamed(name)
+	if !ok {
+		p = event.FuncEntry
+	}
+	return event.Event{Kernel: t, CPU: cpu, Skb: skb, Probe: p, Name: name,
 		Packet: event.Packet{Source: src, Family: 4, Proto: 1, Src: a, Dst: b}}
 }
 

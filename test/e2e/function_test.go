@@ -99,7 +99,7 @@ func startFuncs(t *testing.T, args ...string) *proc {
 }
 
 // rawEvents parses --json lines into maps, to reach keys the event struct
-// lacks ("ret", "table", "chain", "verdict").
+// lacks ("ret", "nf_table", "nf_chain", "nf_verdict").
 func rawEvents(t *testing.T, stdout string) []map[string]any {
 	t.Helper()
 	var out []map[string]any
@@ -205,10 +205,10 @@ func TestFunctionIptablesLegacyForwardDrop(t *testing.T) {
 	stdout, _ := tr.waitOK(exitWithin)
 	var sawDrop bool
 	for _, m := range rawEvents(t, stdout) {
-		if m["probe"] == "ipt_do_table" && m["verdict"] == "NF_DROP" {
+		if m["probe"] == "ipt_do_table" && m["nf_verdict"] == "NF_DROP" {
 			sawDrop = true
-			if m["table"] != "filter" || m["chain"] != "FORWARD" {
-				t.Errorf("ipt_do_table drop: table %v chain %v, want filter FORWARD: %v", m["table"], m["chain"], m)
+			if m["nf_table"] != "filter" || m["nf_chain"] != "FORWARD" {
+				t.Errorf("ipt_do_table drop: table %v chain %v, want filter FORWARD: %v", m["nf_table"], m["nf_chain"], m)
 			}
 		}
 	}
