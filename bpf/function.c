@@ -25,6 +25,7 @@
  *    Layout a: (skb, state, table) before 6.6; layout b: (priv, skb, state).
  */
 #include "skbtrail.h"
+#include "arch.h" /* before bpf_tracing.h: the registers of each target */
 #include <bpf/bpf_tracing.h>
 
 /* Probe ids of function events: past the tracepoints' (skbtrail.h). */
