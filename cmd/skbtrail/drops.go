@@ -17,7 +17,7 @@ import (
 	"github.com/skbtrail/skbtrail/internal/filter"
 	"github.com/skbtrail/skbtrail/internal/kernel"
 	"github.com/skbtrail/skbtrail/internal/output"
-	"github.com/skbtrail/skbtrail/internal/probe"
+	probedrops "github.com/skbtrail/skbtrail/internal/probe/drops"
 )
 
 const dropsUsage = `skbtrail drops counts every packet the kernel drops, by drop reason,
@@ -179,7 +179,7 @@ func countDrops(ctx context.Context, fl dropsFlags, f filter.Filter, stdout, std
 		defer srv.Close()
 	}
 
-	dr, err := probe.OpenDrops(probe.DropsOptions{Filter: f, Stack: fl.stack, MaxKeys: fl.maxKeys})
+	dr, err := probedrops.Open(probedrops.Options{Filter: f, Stack: fl.stack, MaxKeys: fl.maxKeys})
 	if err != nil {
 		return err
 	}
@@ -221,7 +221,7 @@ func countDrops(ctx context.Context, fl dropsFlags, f filter.Filter, stdout, std
 	tick := time.NewTicker(fl.intervalD)
 	defer tick.Stop()
 
-	var buf []probe.DropCount
+	var buf []event.DropCount
 	intervals := 0
 	report := func() error {
 		if !namesReady {

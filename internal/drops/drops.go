@@ -1,4 +1,4 @@
-// Package drops turns the kernel's running drop counters (probe.Drops) into
+// Package drops turns the kernel's running drop counters (drops.Drops) into
 // per-interval reports for `skbtrail drops`: how many packets were dropped
 // in each interval and over the run, by reason, location, network namespace
 // and device, with names from the running kernel.
@@ -18,7 +18,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/skbtrail/skbtrail/internal/probe"
+	"github.com/skbtrail/skbtrail/internal/event"
 )
 
 // Key is what drops are reported by.
@@ -65,8 +65,8 @@ type Namer struct {
 type Aggregator struct {
 	Namer Namer
 
-	prev   map[probe.DropKey]uint64 // last value read, per kernel key
-	idle   map[probe.DropKey]int    // intervals since the key last grew
+	prev   map[event.DropKey]uint64 // last value read, per kernel key
+	idle   map[event.DropKey]int    // intervals since the key last grew
 	totals map[Key]uint64
 	full   uint64
 	last   time.Time
@@ -77,18 +77,18 @@ type Aggregator struct {
 func New(n Namer, start time.Time) *Aggregator {
 	return &Aggregator{
 		Namer:  n,
-		prev:   map[probe.DropKey]uint64{},
-		idle:   map[probe.DropKey]int{},
+		prev:   map[event.DropKey]uint64{},
+		idle:   map[event.DropKey]int{},
 		totals: map[Key]uint64{},
 		names:  map[Key][2]string{},
 		last:   start,
 	}
 }
 
-// Update takes a read of the kernel counters (cumulative, as probe.Drops.Read
+// Update takes a read of the kernel counters (cumulative, as drops.Drops.Read
 // returns them) and the map-full counter at time now, and returns what
 // changed since the previous Update.
-func (a *Aggregator) Update(now time.Time, counts []probe.DropCount, full uint64) Interval {
+func (a *Aggregator) Update(now time.Time, counts []event.DropCount, full uint64) Interval {
 	iv := Interval{Time: now, Duration: now.Sub(a.last), Keys: len(counts)}
 	a.last = now
 	type acc struct {
@@ -97,7 +97,7 @@ func (a *Aggregator) Update(now time.Time, counts []probe.DropCount, full uint64
 		stackMax uint64
 	}
 	delta := map[Key]*acc{}
-	seen := make(map[probe.DropKey]bool, len(counts))
+	seen := make(map[event.DropKey]bool, len(counts))
 	for _, c := range counts {
 		seen[c.Key] = true
 		prev, ok := a.prev[c.Key]
@@ -166,8 +166,8 @@ func (a *Aggregator) Totals() []Row {
 // Prune returns the kernel keys that have not grown for at least idle
 // intervals, and forgets them: the caller deletes them from the kernel map.
 // A key that comes back later starts again from zero, which Update handles.
-func (a *Aggregator) Prune(idle int) []probe.DropKey {
-	var out []probe.DropKey
+func (a *Aggregator) Prune(idle int) []event.DropKey {
+	var out []event.DropKey
 	for k, n := range a.idle {
 		if n >= idle {
 			out = append(out, k)

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/skbtrail/skbtrail/internal/probe"
+	"github.com/skbtrail/skbtrail/internal/event"
 )
 
 var t0 = time.Date(2026, 11, 23, 9, 30, 0, 0, time.UTC)
@@ -27,18 +27,18 @@ func testNamer() Namer {
 	}
 }
 
-func key(loc uint64, reason, netns uint32, dev string, stack int32) probe.DropKey {
-	return probe.DropKey{Location: loc, Reason: reason, Netns: netns, Ifname: dev, Stack: stack}
+func key(loc uint64, reason, netns uint32, dev string, stack int32) event.DropKey {
+	return event.DropKey{Location: loc, Reason: reason, Netns: netns, Ifname: dev, Stack: stack}
 }
 
-func dc(k probe.DropKey, n uint64) probe.DropCount { return probe.DropCount{Key: k, Count: n} }
+func dc(k event.DropKey, n uint64) event.DropCount { return event.DropCount{Key: k, Count: n} }
 
 func TestUpdateDeltas(t *testing.T) {
 	a := New(testNamer(), t0)
 	udp := key(0x100, 2, 11, "veth-b", -1)
 	nf := key(0x200, 6, 12, "", -1)
 
-	iv := a.Update(t0.Add(time.Second), []probe.DropCount{dc(udp, 10), dc(nf, 3)}, 0)
+	iv := a.Update(t0.Add(time.Second), []event.DropCount{dc(udp, 10), dc(nf, 3)}, 0)
 	want := []Row{
 		{Reason: "NO_SOCKET", Location: "__udp4_lib_rcv+0x4bc", Netns: 11, Device: "veth-b", Count: 10, Total: 10},
 		{Reason: "NETFILTER_DROP", Location: "nf_hook_slow+0x9a", Netns: 12, Count: 3, Total: 3},
@@ -48,13 +48,13 @@ func TestUpdateDeltas(t *testing.T) {
 	}
 
 	// udp +5, nf idle, full counter +4.
-	iv = a.Update(t0.Add(2*time.Second), []probe.DropCount{dc(udp, 15), dc(nf, 3)}, 4)
+	iv = a.Update(t0.Add(2*time.Second), []event.DropCount{dc(udp, 15), dc(nf, 3)}, 4)
 	if len(iv.Rows) != 1 || iv.Rows[0].Count != 5 || iv.Rows[0].Total != 15 || iv.Drops != 5 || iv.Total != 18 || iv.Lost != 4 || iv.LostAll != 4 {
 		t.Fatalf("second interval: %+v", iv)
 	}
 
 	// Nothing new.
-	iv = a.Update(t0.Add(3*time.Second), []probe.DropCount{dc(udp, 15), dc(nf, 3)}, 4)
+	iv = a.Update(t0.Add(3*time.Second), []event.DropCount{dc(udp, 15), dc(nf, 3)}, 4)
 	if len(iv.Rows) != 0 || iv.Drops != 0 || iv.Lost != 0 || iv.Total != 18 {
 		t.Fatalf("idle interval: %+v", iv)
 	}
@@ -70,7 +70,7 @@ func TestStackKeysMerge(t *testing.T) {
 	a := New(testNamer(), t0)
 	// One (reason, location, netns, device) with two stacks: one row, the
 	// more frequent stack, named from the dropping function on.
-	iv := a.Update(t0.Add(time.Second), []probe.DropCount{
+	iv := a.Update(t0.Add(time.Second), []event.DropCount{
 		dc(key(0x100, 2, 11, "veth-b", 7), 8),
 		dc(key(0x100, 2, 11, "veth-b", 9), 2),
 	}, 0)
@@ -85,22 +85,22 @@ func TestStackKeysMerge(t *testing.T) {
 func TestPruneAndReappear(t *testing.T) {
 	a := New(testNamer(), t0)
 	k := key(0x100, 2, 11, "veth-b", -1)
-	a.Update(t0.Add(1*time.Second), []probe.DropCount{dc(k, 5)}, 0)
-	a.Update(t0.Add(2*time.Second), []probe.DropCount{dc(k, 5)}, 0)
+	a.Update(t0.Add(1*time.Second), []event.DropCount{dc(k, 5)}, 0)
+	a.Update(t0.Add(2*time.Second), []event.DropCount{dc(k, 5)}, 0)
 	if p := a.Prune(2); len(p) != 0 {
 		t.Fatalf("pruned after 1 idle interval: %v", p)
 	}
-	a.Update(t0.Add(3*time.Second), []probe.DropCount{dc(k, 5)}, 0)
+	a.Update(t0.Add(3*time.Second), []event.DropCount{dc(k, 5)}, 0)
 	if p := a.Prune(2); len(p) != 1 || p[0] != k {
 		t.Fatalf("prune = %v, want [%v]", p, k)
 	}
 	// Deleted from the kernel; it comes back from zero.
-	iv := a.Update(t0.Add(4*time.Second), []probe.DropCount{dc(k, 2)}, 0)
+	iv := a.Update(t0.Add(4*time.Second), []event.DropCount{dc(k, 2)}, 0)
 	if len(iv.Rows) != 1 || iv.Rows[0].Count != 2 || iv.Rows[0].Total != 7 {
 		t.Fatalf("after prune: %+v", iv.Rows)
 	}
 	// A counter that went backwards (deleted and re-added between reads).
-	iv = a.Update(t0.Add(5*time.Second), []probe.DropCount{dc(k, 1)}, 0)
+	iv = a.Update(t0.Add(5*time.Second), []event.DropCount{dc(k, 1)}, 0)
 	if len(iv.Rows) != 1 || iv.Rows[0].Count != 1 || iv.Rows[0].Total != 8 {
 		t.Fatalf("after reset: %+v", iv.Rows)
 	}
@@ -108,7 +108,7 @@ func TestPruneAndReappear(t *testing.T) {
 
 func TestNamerFallback(t *testing.T) {
 	a := New(Namer{}, t0)
-	iv := a.Update(t0.Add(time.Second), []probe.DropCount{dc(key(0xffffffff81234567, 77, 0, "", -1), 1)}, 0)
+	iv := a.Update(t0.Add(time.Second), []event.DropCount{dc(key(0xffffffff81234567, 77, 0, "", -1), 1)}, 0)
 	if r := iv.Rows[0]; r.Reason != "UNKNOWN_77" || r.Location != "0xffffffff81234567" {
 		t.Errorf("fallback names: %+v", r)
 	}
@@ -116,7 +116,7 @@ func TestNamerFallback(t *testing.T) {
 
 func TestSortOrder(t *testing.T) {
 	a := New(testNamer(), t0)
-	iv := a.Update(t0.Add(time.Second), []probe.DropCount{
+	iv := a.Update(t0.Add(time.Second), []event.DropCount{
 		dc(key(0x200, 6, 1, "b", -1), 5),
 		dc(key(0x100, 2, 1, "a", -1), 5),
 		dc(key(0x100, 2, 2, "a", -1), 9),

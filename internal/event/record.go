@@ -65,3 +65,18 @@ const (
 	FlagFromSock = 2 // Pkt was filled from a socket, not from headers
 	FlagFlow     = 4 // Pkt is a route lookup's flow: zero fields are unknown
 )
+
+// DropKey is what `skbtrail drops` counts drops by, in the kernel.
+type DropKey struct {
+	Location uint64 // kernel text address of the caller of kfree_skb
+	Reason   uint32 // enum skb_drop_reason code
+	Netns    uint32 // network namespace inode; 0: unknown
+	Ifname   string // the skb's device; "" when it had none
+	Stack    int32  // id in the stack map when stacks are recorded, else -1
+}
+
+// DropCount is a key's count since counting began, summed over CPUs.
+type DropCount struct {
+	Key   DropKey
+	Count uint64
+}

@@ -389,14 +389,14 @@ func (s *Session) attachFunctions(want []FuncStatus, ret bool, kspec *btf.Spec, 
 				need[exit] = true
 			}
 		}
-		cs := only(spec, need)
+		cs := Only(spec, need)
 		coll, err := ebpf.NewCollectionWithOptions(cs, ebpf.CollectionOptions{
 			Programs:        popts,
 			MapReplacements: shared,
 			Cache:           cache,
 		})
 		if err != nil {
-			return explain(err)
+			return Explain(err)
 		}
 		s.extra = append(s.extra, coll)
 		shared["rets"] = coll.Maps["rets"]
@@ -571,7 +571,7 @@ func (s *Session) attachFentries(spec *ebpf.CollectionSpec, fe []FuncStatus, ret
 		if err != nil {
 			if len(batch) == 1 {
 				st := batch[0]
-				st.Mode, st.Why = "", "fentry: "+firstLine(explain(err))
+				st.Mode, st.Why = "", "fentry: "+firstLine(Explain(err))
 				rep.Skipped = append(rep.Skipped, st)
 				return
 			}

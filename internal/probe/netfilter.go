@@ -78,7 +78,7 @@ func (s *Session) Observe(plans []Plan) (int, error) {
 			},
 		})
 		if err != nil {
-			return 0, explain(err)
+			return 0, Explain(err)
 		}
 		s.extra = append(s.extra, coll)
 		progs[prio] = coll.Programs["nf_observe"]

@@ -69,7 +69,7 @@ func TestProgramsLoad(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := setup(spec, kernelFilter(f), x); err != nil {
+			if err := setup(spec, KernelFilter(f), x); err != nil {
 				t.Fatal(err)
 			}
 			if err := tracepointArgs(spec, kspec); err != nil {
@@ -82,7 +82,7 @@ func TestProgramsLoad(t *testing.T) {
 					continue
 				}
 				t.Run(fname+"/"+name, func(t *testing.T) {
-					cs := only(spec, map[string]bool{name: true})
+					cs := Only(spec, map[string]bool{name: true})
 					coll, err := ebpf.NewCollectionWithOptions(cs, ebpf.CollectionOptions{
 						Programs: ebpf.ProgramOptions{KernelTypes: kspec},
 					})
@@ -129,7 +129,7 @@ func TestKernelFilter(t *testing.T) {
 		Daddr: netip.MustParsePrefix("fd00::/8"),
 		Dev:   "veth0", Proto: 6, Dport: 80,
 	}
-	k := kernelFilter(f)
+	k := KernelFilter(f)
 	if k.Active != 1 || k.Proto != 6 || k.Dport != 80 {
 		t.Fatalf("scalars not set: %+v", k)
 	}
@@ -150,7 +150,7 @@ func TestKernelFilter(t *testing.T) {
 	if string([]byte{byte(k.Ifname[0]), byte(k.Ifname[4])}) != "v0" || k.Ifname[5] != 0 {
 		t.Errorf("ifname = %v", k.Ifname)
 	}
-	if kernelFilter(filter.Filter{}).Active != 0 {
+	if KernelFilter(filter.Filter{}).Active != 0 {
 		t.Error("empty filter is active")
 	}
 }
@@ -176,7 +176,7 @@ func TestExprInjected(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, spec := range []*ebpf.CollectionSpec{tp, nf} {
-		if err := setup(spec, kernelFilter(filter.Filter{}), Options{Expr: expr, Snaplen: 128}); err != nil {
+		if err := setup(spec, KernelFilter(filter.Filter{}), Options{Expr: expr, Snaplen: 128}); err != nil {
 			t.Fatal(err)
 		}
 	}

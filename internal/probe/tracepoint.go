@@ -154,7 +154,7 @@ func Open(opts Options) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load BPF object: %w", err)
 	}
-	kf := kernelFilter(opts.Filter)
+	kf := KernelFilter(opts.Filter)
 	if err := tracepointArgs(spec, kspec); err != nil {
 		return nil, err
 	}
@@ -202,7 +202,7 @@ func Open(opts Options) (*Session, error) {
 		}
 	}
 	if err != nil {
-		return nil, explain(err)
+		return nil, Explain(err)
 	}
 	s.coll = coll
 
@@ -271,7 +271,7 @@ func loadCollection(spec *ebpf.CollectionSpec, want []Status, kspec *btf.Spec, c
 		for j := i; j < len(want); j += parts {
 			keep[progName(want[j])] = true
 		}
-		cs := only(spec, keep)
+		cs := Only(spec, keep)
 		go func() {
 			c, err := ebpf.NewCollectionWithOptions(cs, ebpf.CollectionOptions{
 				Programs:        ebpf.ProgramOptions{KernelTypes: kspec},
@@ -304,9 +304,9 @@ func loadCollection(spec *ebpf.CollectionSpec, want []Status, kspec *btf.Spec, c
 	return coll, nil
 }
 
-// only returns a copy of spec with only the programs named in keep (its
+// Only returns a copy of spec with only the programs named in keep (its
 // maps and variables all stay), so that just those are loaded.
-func only(spec *ebpf.CollectionSpec, keep map[string]bool) *ebpf.CollectionSpec {
+func Only(spec *ebpf.CollectionSpec, keep map[string]bool) *ebpf.CollectionSpec {
 	cs := spec.Copy()
 	for name := range cs.Programs {
 		if !keep[name] {
@@ -316,8 +316,8 @@ func only(spec *ebpf.CollectionSpec, keep map[string]bool) *ebpf.CollectionSpec 
 	return cs
 }
 
-// explain turns a load error into one that says what to do.
-func explain(err error) error {
+// Explain turns a load error into one that says what to do.
+func Explain(err error) error {
 	var ve *ebpf.VerifierError
 	if errors.As(err, &ve) {
 		return fmt.Errorf("the kernel's verifier rejected a probe program (please report this with 'skbtrail check' output): %w", err)
@@ -376,8 +376,8 @@ func (s *Session) Close() error {
 	return nil
 }
 
-// kernelFilter converts the user's filter into the layout of struct filter.
-func kernelFilter(f filter.Filter) tracepointFilter {
+// KernelFilter converts the user's filter into the layout of struct filter.
+func KernelFilter(f filter.Filter) Filter {
 	var k tracepointFilter
 	setAddr := func(p netip.Prefix) (a [2]uint64, m [2]uint64, fam uint8) {
 		if !p.IsValid() {
@@ -440,3 +440,7 @@ func Tree(st []Status) string {
 }
 
 var ne = binary.NativeEndian
+
+// Filter is the user's filter as every probe source's programs take it in
+// .rodata (struct filter in bpf/packet.h).
+type Filter = tracepointFilter

@@ -1,4 +1,8 @@
-package probe
+// Package drops is the drop counting probe source (drops.c): one program
+// on skb:kfree_skb that counts drops in a per-CPU hash by reason, location,
+// network namespace and device (and stack), so that nothing per packet
+// reaches user space. The drops session reads the counts.
+package drops
 
 import (
 	"errors"
@@ -6,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/skbtrail/skbtrail/internal/event"
+	"github.com/skbtrail/skbtrail/internal/probe"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
@@ -16,8 +21,8 @@ import (
 	"github.com/skbtrail/skbtrail/internal/kernel"
 )
 
-// DropsOptions configure a drop counting session (`skbtrail drops`).
-type DropsOptions struct {
+// Options configure a drop counting session (`skbtrail drops`).
+type Options struct {
 	Filter filter.Filter
 	Stack  bool // record each drop's kernel stack
 	// MaxKeys bounds the number of distinct (reason, location, netns,
@@ -26,27 +31,12 @@ type DropsOptions struct {
 	MaxKeys int
 }
 
-// DropKey is what the kernel counts drops by.
-type DropKey struct {
-	Location uint64 // kernel text address of the caller of kfree_skb
-	Reason   uint32 // enum skb_drop_reason code
-	Netns    uint32 // network namespace inode; 0: unknown
-	Ifname   string // the skb's device; "" when it had none
-	Stack    int32  // id in the stack map with DropsOptions.Stack, else -1
-}
-
-// DropCount is a key's count since the session was opened, summed over CPUs.
-type DropCount struct {
-	Key   DropKey
-	Count uint64
-}
-
 // Drops is the kfree_skb drop counter, attached.
 type Drops struct {
 	coll    *ebpf.Collection
 	link    link.Link
-	Mode    Mode // how kfree_skb was attached
-	MaxKeys int  // capacity of the counting map
+	Mode    probe.Mode // how kfree_skb was attached
+	MaxKeys int        // capacity of the counting map
 
 	ncpu  int
 	keys  []dropsDropKey
@@ -54,9 +44,9 @@ type Drops struct {
 	batch bool // batch lookups work on this kernel
 }
 
-// OpenDrops loads the drop counter with the filter compiled in and attaches
+// Open loads the drop counter with the filter compiled in and attaches
 // it to skb:kfree_skb, with tp_btf or, where that fails, raw_tp.
-func OpenDrops(opts DropsOptions) (*Drops, error) {
+func Open(opts Options) (*Drops, error) {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("remove memlock limit: %w", err)
 	}
@@ -71,7 +61,7 @@ func OpenDrops(opts DropsOptions) (*Drops, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load BPF object: %w", err)
 	}
-	if err := spec.Variables["cfg"].Set(kernelFilter(opts.Filter)); err != nil {
+	if err := spec.Variables["cfg"].Set(probe.KernelFilter(opts.Filter)); err != nil {
 		return nil, fmt.Errorf("set filter: %w", err)
 	}
 	if opts.Stack {
@@ -92,23 +82,23 @@ func OpenDrops(opts DropsOptions) (*Drops, error) {
 	d := &Drops{ncpu: ncpu, MaxKeys: int(spec.Maps["drops"].MaxEntries), batch: true}
 	cache := btf.NewCache()
 	var errs []error
-	for _, mode := range []Mode{TpBtf, RawTp} {
+	for _, mode := range []probe.Mode{probe.TpBtf, probe.RawTp} {
 		if err := d.attach(spec, mode, kspec, cache); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", mode, err))
 			continue
 		}
 		return d, nil
 	}
-	return nil, explain(errors.Join(errs...))
+	return nil, probe.Explain(errors.Join(errs...))
 }
 
 // attach loads the program of one mode with the maps and attaches it.
-func (d *Drops) attach(spec *ebpf.CollectionSpec, mode Mode, kspec *btf.Spec, cache *btf.Cache) error {
+func (d *Drops) attach(spec *ebpf.CollectionSpec, mode probe.Mode, kspec *btf.Spec, cache *btf.Cache) error {
 	name := "tp_btf_kfree_skb"
-	if mode == RawTp {
+	if mode == probe.RawTp {
 		name = "raw_tp_kfree_skb"
 	}
-	cs := only(spec, map[string]bool{name: true})
+	cs := probe.Only(spec, map[string]bool{name: true})
 	coll, err := ebpf.NewCollectionWithOptions(cs, ebpf.CollectionOptions{
 		Programs: ebpf.ProgramOptions{KernelTypes: kspec},
 		Cache:    cache,
@@ -118,7 +108,7 @@ func (d *Drops) attach(spec *ebpf.CollectionSpec, mode Mode, kspec *btf.Spec, ca
 	}
 	prog := coll.Programs[name]
 	var l link.Link
-	if mode == TpBtf {
+	if mode == probe.TpBtf {
 		l, err = link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceRawTp})
 	} else {
 		l, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: event.KfreeSkb.String(), Program: prog})
@@ -134,7 +124,7 @@ func (d *Drops) attach(spec *ebpf.CollectionSpec, mode Mode, kspec *btf.Spec, ca
 // Read returns every key's count since OpenDrops, summed over CPUs,
 // appending to buf[:0]. It reads the map with batch lookups (a few system
 // calls for the whole map) where the kernel has them, else key by key.
-func (d *Drops) Read(buf []DropCount) ([]DropCount, error) {
+func (d *Drops) Read(buf []event.DropCount) ([]event.DropCount, error) {
 	buf = buf[:0]
 	m := d.coll.Maps["drops"]
 	if d.batch {
@@ -151,12 +141,12 @@ func (d *Drops) Read(buf []DropCount) ([]DropCount, error) {
 	var per []uint64
 	it := m.Iterate()
 	for it.Next(&k, &per) {
-		buf = append(buf, DropCount{Key: fromKernelKey(k), Count: sum(per)})
+		buf = append(buf, event.DropCount{Key: fromKernelKey(k), Count: sum(per)})
 	}
 	return buf, it.Err()
 }
 
-func (d *Drops) readBatch(m *ebpf.Map, buf []DropCount) ([]DropCount, error) {
+func (d *Drops) readBatch(m *ebpf.Map, buf []event.DropCount) ([]event.DropCount, error) {
 	const chunk = 256
 	if d.keys == nil {
 		d.keys = make([]dropsDropKey, chunk)
@@ -166,7 +156,7 @@ func (d *Drops) readBatch(m *ebpf.Map, buf []DropCount) ([]DropCount, error) {
 	for {
 		n, err := m.BatchLookup(&cursor, d.keys, d.vals, nil)
 		for i := 0; i < n; i++ {
-			buf = append(buf, DropCount{Key: fromKernelKey(d.keys[i]), Count: sum(d.vals[i*d.ncpu : (i+1)*d.ncpu])})
+			buf = append(buf, event.DropCount{Key: fromKernelKey(d.keys[i]), Count: sum(d.vals[i*d.ncpu : (i+1)*d.ncpu])})
 		}
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
 			return buf, nil
@@ -180,7 +170,7 @@ func (d *Drops) readBatch(m *ebpf.Map, buf []DropCount) ([]DropCount, error) {
 // Delete removes keys from the counting map, to make room for others. A
 // drop counted between the last Read and Delete is lost; use it only for
 // keys that have been idle.
-func (d *Drops) Delete(keys []DropKey) error {
+func (d *Drops) Delete(keys []event.DropKey) error {
 	m := d.coll.Maps["drops"]
 	var errs []error
 	for _, k := range keys {
@@ -242,16 +232,16 @@ func sum(per []uint64) uint64 {
 	return n
 }
 
-func fromKernelKey(k dropsDropKey) DropKey {
+func fromKernelKey(k dropsDropKey) event.DropKey {
 	b := unsafe.Slice((*byte)(unsafe.Pointer(&k.Ifname[0])), len(k.Ifname))
 	n := 0
 	for n < len(b) && b[n] != 0 {
 		n++
 	}
-	return DropKey{Location: k.Location, Reason: k.Reason, Netns: k.Netns, Ifname: string(b[:n]), Stack: k.Stack}
+	return event.DropKey{Location: k.Location, Reason: k.Reason, Netns: k.Netns, Ifname: string(b[:n]), Stack: k.Stack}
 }
 
-func toKernelKey(k DropKey) dropsDropKey {
+func toKernelKey(k event.DropKey) dropsDropKey {
 	kk := dropsDropKey{Location: k.Location, Reason: k.Reason, Netns: k.Netns, Stack: k.Stack}
 	for i := 0; i < len(k.Ifname) && i < len(kk.Ifname)-1; i++ {
 		kk.Ifname[i] = int8(k.Ifname[i])

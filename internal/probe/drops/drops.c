@@ -1,3 +1,5 @@
+//go:build ignore
+
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * drops.c: `skbtrail drops`. One program on skb:kfree_skb (tp_btf, with a

@@ -1,15 +1,18 @@
-package probe
+package drops
 
 import (
 	"errors"
 	"net/netip"
+	"os"
 	"testing"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/rlimit"
 
+	"github.com/skbtrail/skbtrail/internal/event"
 	"github.com/skbtrail/skbtrail/internal/filter"
 	"github.com/skbtrail/skbtrail/internal/kernel"
+	"github.com/skbtrail/skbtrail/internal/probe"
 )
 
 // TestDropsProgramsLoad loads the drop counter in its tp_btf and raw_tp
@@ -38,8 +41,8 @@ func TestDropsProgramsLoad(t *testing.T) {
 		for _, stack := range []bool{false, true} {
 			for name := range spec.Programs {
 				t.Run(fname+"/"+name, func(t *testing.T) {
-					cs := only(spec, map[string]bool{name: true})
-					if err := cs.Variables["cfg"].Set(kernelFilter(f)); err != nil {
+					cs := probe.Only(spec, map[string]bool{name: true})
+					if err := cs.Variables["cfg"].Set(probe.KernelFilter(f)); err != nil {
 						t.Fatal(err)
 					}
 					if stack {
@@ -68,12 +71,12 @@ func TestDropsProgramsLoad(t *testing.T) {
 // map, the full counter and the stack map.
 func TestOpenDrops(t *testing.T) {
 	needRoot(t)
-	d, err := OpenDrops(DropsOptions{Stack: true, MaxKeys: 64})
+	d, err := Open(Options{Stack: true, MaxKeys: 64})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	if d.Mode != TpBtf && d.Mode != RawTp {
+	if d.Mode != probe.TpBtf && d.Mode != probe.RawTp {
 		t.Errorf("mode %q", d.Mode)
 	}
 	if d.MaxKeys != 64 {
@@ -89,7 +92,7 @@ func TestOpenDrops(t *testing.T) {
 }
 
 func TestDropKeyRoundTrip(t *testing.T) {
-	for _, k := range []DropKey{
+	for _, k := range []event.DropKey{
 		{Location: 0xffffffff81000000, Reason: 2, Netns: 4026531840, Ifname: "veth-b", Stack: -1},
 		{Ifname: "", Stack: 7},
 		{Ifname: "fifteen-bytes-x", Stack: 0},
@@ -97,5 +100,15 @@ func TestDropKeyRoundTrip(t *testing.T) {
 		if got := fromKernelKey(toKernelKey(k)); got != k {
 			t.Errorf("round trip %+v = %+v", k, got)
 		}
+	}
+}
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("this test loads BPF programs and must run as root in CI")
+		}
+		t.Skip("needs root to load BPF programs")
 	}
 }
