@@ -354,7 +354,7 @@ func (s *Session) attachFunctions(want []FuncStatus, ret bool, kspec *btf.Spec, 
 	if err != nil {
 		return fmt.Errorf("load function probe object: %w", err)
 	}
-	if err := setup(spec, s.filter, s.opts); err != nil {
+	if err := s.Configure(spec); err != nil {
 		return err
 	}
 	if err := spec.Variables["want_ret"].Set(boolByte(ret)); err != nil {

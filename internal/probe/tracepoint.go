@@ -79,8 +79,6 @@ type Options struct {
 // MaxSnaplen is the largest Options.Snaplen.
 const MaxSnaplen = event.MaxSnaplen
 
-// setup writes the filter, expression and snapshot length into a spec's
-// .rodata and injects the expression into its programs.
 // tracepointArgs tells the tracepoint programs which optional arguments the
 // running kernel's tracepoints pass, from their BTF prototypes.
 func tracepointArgs(spec *ebpf.CollectionSpec, kspec *btf.Spec) error {
@@ -95,7 +93,10 @@ func tracepointArgs(spec *ebpf.CollectionSpec, kspec *btf.Spec) error {
 	return nil
 }
 
-func setup(spec *ebpf.CollectionSpec, kf tracepointFilter, opts Options) error {
+// Setup writes the filter, expression and snapshot length into a spec's
+// .rodata and injects the expression into its programs: every probe
+// source's object takes them the same way.
+func Setup(spec *ebpf.CollectionSpec, kf Filter, opts Options) error {
 	if len(opts.Expr) > 0 {
 		kf.Active = 1
 	}
@@ -158,7 +159,7 @@ func Open(opts Options) (*Session, error) {
 	if err := tracepointArgs(spec, kspec); err != nil {
 		return nil, err
 	}
-	if err := setup(spec, kf, opts); err != nil {
+	if err := Setup(spec, kf, opts); err != nil {
 		return nil, err
 	}
 	if opts.RingSize > 0 {
@@ -328,6 +329,30 @@ func Explain(err error) error {
 	return fmt.Errorf("load BPF programs: %w", err)
 }
 
+// Configure writes the session's filter, expression and snapshot length
+// into another probe source's spec, so that its programs decide as the
+// session's do.
+func (s *Session) Configure(spec *ebpf.CollectionSpec) error {
+	return Setup(spec, s.filter, s.opts)
+}
+
+// SharedMaps returns the maps every probe source of the session shares (the
+// ring buffer, the followed skbs, the lost-event counter), to pass as
+// MapReplacements when loading another source's collection.
+func (s *Session) SharedMaps() map[string]*ebpf.Map {
+	return map[string]*ebpf.Map{
+		"events":   s.coll.Maps["events"],
+		"followed": s.coll.Maps["followed"],
+		"lost":     s.coll.Maps["lost"],
+	}
+}
+
+// Keep makes the session close c with itself.
+func (s *Session) Keep(c *ebpf.Collection) { s.extra = append(s.extra, c) }
+
+// AddLink makes the session detach l with its own programs.
+func (s *Session) AddLink(l link.Link) { s.links = append(s.links, l) }
+
 // Read blocks until the next record arrives and copies its raw bytes into
 // rec, reusing rec's buffer. It returns ringbuf.ErrClosed after Close.
 func (s *Session) Read(rec *ringbuf.Record) error {
@@ -444,3 +469,14 @@ var ne = binary.NativeEndian
 // Filter is the user's filter as every probe source's programs take it in
 // .rodata (struct filter in bpf/packet.h).
 type Filter = tracepointFilter
+
+// Injected reports whether insns hold the expression body where the stub
+// filter_pcap_l3 was (for tests of each probe source).
+func Injected(insns asm.Instructions, body asm.Instructions) bool {
+	for i, ins := range insns {
+		if ins.Symbol() == pcapfilter.StubName {
+			return i+len(body) <= len(insns) && insns[i+len(body)-1].OpCode == body[len(body)-1].OpCode
+		}
+	}
+	return false
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/skbtrail/skbtrail/internal/nfhooks"
 	"github.com/skbtrail/skbtrail/internal/nftrace"
 	"github.com/skbtrail/skbtrail/internal/probe"
+	"github.com/skbtrail/skbtrail/internal/probe/netfilter"
 	"github.com/skbtrail/skbtrail/internal/track"
 )
 
@@ -128,7 +129,7 @@ func families(f filter.Filter) []event.Family {
 func (d *diagnoser) observe(cfg Config, sess *probe.Session) error {
 	d.ctx.Hooks = map[uint32]diag.Hooks{}
 	fams := families(cfg.Filter)
-	var plans []probe.Plan
+	var plans []netfilter.Plan
 	for _, sp := range d.spaces {
 		path, ino := sp.path, sp.ino
 		fns, err := nfhooks.List(path)
@@ -136,10 +137,10 @@ func (d *diagnoser) observe(cfg Config, sess *probe.Session) error {
 			fmt.Fprintf(cfg.Log, "skbtrail: warning: netfilter hooks of netns %s: %v\n", d.nsName(ino), err)
 		}
 		pts := nfhooks.Points(fns, fams)
-		plans = append(plans, probe.Plan{Netns: path, Points: pts})
+		plans = append(plans, netfilter.Plan{Netns: path, Points: pts})
 		d.ctx.Hooks[ino] = diag.Hooks{Fns: fns, Points: pts}
 	}
-	_, err := sess.Observe(plans)
+	_, err := netfilter.Observe(sess, plans)
 	return err
 }
 

@@ -1,4 +1,9 @@
-package probe
+// Package netfilter is the netfilter observer probe source (netfilter.c):
+// always-accept BPF netfilter programs placed around the hook functions of
+// a namespace's hooks, sharing a tracing session's filter, followed skbs
+// and ring buffer. The last observer a dropped packet passed names the hook
+// function that took it.
+package netfilter
 
 import (
 	"errors"
@@ -12,6 +17,7 @@ import (
 
 	"github.com/skbtrail/skbtrail/internal/event"
 	"github.com/skbtrail/skbtrail/internal/netns"
+	"github.com/skbtrail/skbtrail/internal/probe"
 )
 
 // attachObserver attaches prog at pt. The kernel takes one BPF program per
@@ -38,11 +44,11 @@ type Plan struct {
 	Points []event.Point
 }
 
-// Observe attaches netfilter observers at every point of every plan. The
-// observers share the session's filter, followed skbs and ring buffer;
+// Observe attaches netfilter observers at every point of every plan, for
+// session s. The observers share the session's filter, followed skbs and ring buffer;
 // their events are probe NFObserve, with the hook in aux, the family in
 // aux2 and the priority in ret. They are detached with the session.
-func (s *Session) Observe(plans []Plan) (int, error) {
+func Observe(s *probe.Session, plans []Plan) (int, error) {
 	// Before 6.4 there are no netfilter programs: say so, rather than let
 	// the load fail with EINVAL and blame the verifier.
 	if err := features.HaveProgramType(ebpf.Netfilter); err != nil {
@@ -52,7 +58,7 @@ func (s *Session) Observe(plans []Plan) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("load netfilter observer object: %w", err)
 	}
-	if err := setup(spec, s.filter, s.opts); err != nil {
+	if err := s.Configure(spec); err != nil {
 		return 0, err
 	}
 	// One program per priority: a program cannot see its own.
@@ -71,16 +77,12 @@ func (s *Session) Observe(plans []Plan) (int, error) {
 			return 0, err
 		}
 		coll, err := ebpf.NewCollectionWithOptions(cs, ebpf.CollectionOptions{
-			MapReplacements: map[string]*ebpf.Map{
-				"events":   s.coll.Maps["events"],
-				"followed": s.coll.Maps["followed"],
-				"lost":     s.coll.Maps["lost"],
-			},
+			MapReplacements: s.SharedMaps(),
 		})
 		if err != nil {
-			return 0, Explain(err)
+			return 0, probe.Explain(err)
 		}
-		s.extra = append(s.extra, coll)
+		s.Keep(coll)
 		progs[prio] = coll.Programs["nf_observe"]
 	}
 	n := 0
@@ -92,7 +94,7 @@ func (s *Session) Observe(plans []Plan) (int, error) {
 					return fmt.Errorf("attach netfilter observer at %s %s priority %d: %w",
 						pt.Family, pt.Hook, pt.Priority, err)
 				}
-				s.links = append(s.links, l)
+				s.AddLink(l)
 				n++
 			}
 			return nil

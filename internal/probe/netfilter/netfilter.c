@@ -1,3 +1,5 @@
+//go:build ignore
+
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * netfilter.c: netfilter observers (BPF netfilter links, Linux 6.4+). An
