@@ -21,6 +21,7 @@ import (
 	"github.com/skbtrail/skbtrail/internal/output"
 	"github.com/skbtrail/skbtrail/internal/pcapfilter"
 	"github.com/skbtrail/skbtrail/internal/probe"
+	"github.com/skbtrail/skbtrail/internal/probe/function"
 	"github.com/skbtrail/skbtrail/internal/trace"
 )
 
@@ -292,24 +293,43 @@ func configure(fl flags, expr string, stdout, stderr io.Writer) (config, error) 
 	return cfg, nil
 }
 
+// listTracers writes the tracer tree from the kernel's BTF and kallsyms
+// only: it loads no program and mounts nothing (tracepoints are shown as
+// tracing will first try them, tp_btf; functions as found, since how they
+// attach is known only by loading: skbtrail check).
 func listTracers(stdout io.Writer) error {
 	spec, err := kernel.BTF()
 	if err != nil {
 		return err
 	}
-	feat := kernel.Detect()
-	fmt.Fprint(stdout, probe.Tree(probe.Availability(spec, feat)))
-	fmt.Fprint(stdout, probe.FuncTree(probe.FuncAvailability(spec, feat)))
+	assume := kernel.Features{TpBtf: kernel.Support{OK: true}, RawTp: kernel.Support{OK: true}}
+	fmt.Fprint(stdout, output.Tree(probe.Availability(spec, assume)))
+	fmt.Fprint(stdout, output.FuncTree(function.Avails(function.Listing(spec)), function.ManyFuncs))
 	return nil
 }
 
+// check loads a small program of each kind to find what the kernel allows.
 func check(stdout io.Writer) error {
-	feat := kernel.Detect()
-	var st []probe.Status
-	if spec, err := kernel.BTF(); err == nil {
-		st = probe.Availability(spec, feat)
+	f := kernel.Detect()
+	r := output.CheckReport{Release: f.Version.Release, Lockdown: f.Lockdown, Funcs: function.Describe(f)}
+	for _, row := range []struct {
+		name, use string
+		s         kernel.Support
+	}{
+		{"BTF", "CO-RE and tp_btf", f.BTF},
+		{"tp_btf", "tracepoints (preferred)", f.TpBtf},
+		{"raw_tp", "tracepoints (fallback)", f.RawTp},
+		{"kprobe", "function probes", f.Kprobe},
+		{"kprobe.multi", "many function probes at once", f.KprobeMulti},
+		{"fentry/fexit", "function probes (preferred)", f.Fentry},
+		{"netfilter link", "netfilter hook observers (--diag)", f.NetfilterLink},
+	} {
+		r.Support = append(r.Support, output.CheckRow{Name: row.name, Use: row.use, OK: row.s.OK, Detail: row.s.Detail})
 	}
-	output.Check(stdout, feat, st)
+	if spec, err := kernel.BTF(); err == nil {
+		r.Tracepoints = probe.Availability(spec, f)
+	}
+	output.Check(stdout, r)
 	return nil
 }
 

@@ -164,3 +164,15 @@ func Names() []string {
 	sort.Strings(out)
 	return out
 }
+
+// Mode is how a probe point is attached: tp_btf or raw_tp for tracepoints;
+// fentry, kprobe or kprobe.multi for functions.
+type Mode string
+
+// Avail says whether a tracer can be used on this kernel, and how.
+type Avail struct {
+	Tracer Tracer
+	Mode   Mode   // empty when unavailable
+	Why    string // why it is unavailable
+	Arg    int    // functions: the position of the skb argument (1-based)
+}

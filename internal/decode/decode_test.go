@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/skbtrail/skbtrail/internal/kernel"
 	"github.com/skbtrail/skbtrail/internal/event"
+	"github.com/skbtrail/skbtrail/internal/kernel"
 )
 
 func encode(t testing.TB, r *event.Record) []byte {

@@ -37,8 +37,8 @@ const (
 // record's Location, not by the id.
 const (
 	FuncEntry  Probe = 64 + iota // a function was entered
-	FuncReturn                    // it returned (with --ret, or to learn a result)
-	FuncClone                     // it made a clone or copy of a followed skb
+	FuncReturn                   // it returned (with --ret, or to learn a result)
+	FuncClone                    // it made a clone or copy of a followed skb
 )
 
 var probeNames = [probeMax]string{

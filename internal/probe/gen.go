@@ -9,5 +9,4 @@ package probe
 // defines __TARGET_ARCH_x86 or __TARGET_ARCH_arm64, so kprobe programs read
 // their arguments from that architecture's registers (bpf/arch.h). Other
 // architectures have no objects and do not build.
-//go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -cflags "-O2 -g -Wall -Werror -mcpu=v3" -target amd64,arm64 -type event tracepoint ../../bpf/tracepoint.c -- -I../../bpf
-//go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -cflags "-O2 -g -Wall -Werror -mcpu=v3" -target amd64,arm64 -type pending function ../../bpf/function.c -- -I../../bpf
+//go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -cflags "-O2 -g -Wall -Werror -mcpu=v3" -target amd64,arm64 -type event tracepoint tracepoint.c -- -I../../bpf

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
-	"strings"
 	"time"
 
 	"github.com/skbtrail/skbtrail/internal/catalog"
@@ -26,7 +25,7 @@ import (
 )
 
 // Mode is how a tracer was attached.
-type Mode string
+type Mode = catalog.Mode
 
 const (
 	TpBtf Mode = "tp_btf"
@@ -34,11 +33,7 @@ const (
 )
 
 // Status says whether a tracer can be used on this kernel, and how.
-type Status struct {
-	Tracer catalog.Tracer
-	Mode   Mode   // empty when unavailable
-	Why    string // why it is unavailable
-}
+type Status = catalog.Avail
 
 // Availability reports, for every catalog tracer, whether the running kernel
 // has it and which program type would be used. spec is the kernel's BTF.
@@ -131,14 +126,15 @@ type Session struct {
 	opts     Options
 	links    []link.Link
 	reader   *ringbuf.Reader
-	Attached []Status   // tracers attached, with the mode used
-	Skipped  []Status   // selected tracers this kernel cannot give, with why
-	Funcs    FuncReport // function probes (function.go)
+	Attached []Status // tracers attached, with the mode used
+	Skipped  []Status // selected tracers this kernel cannot give, with why
 }
 
-// Open loads the programs for the selected tracers with the filter
-// compiled in, attaches them, and opens the ring buffer. Tracers the kernel
-// lacks are skipped and listed in Skipped; it fails only when none attach.
+// Open loads the programs for the selected tracepoints with the filter
+// compiled in, attaches them, and opens the ring buffer. Tracepoints the
+// kernel lacks are skipped and listed in Skipped; it fails only when none
+// attach and no function is selected (function tracers in opts.Tracers
+// are for the function source, which attaches them to the session).
 func Open(opts Options) (*Session, error) {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("remove memlock limit: %w", err)
@@ -224,15 +220,9 @@ func Open(opts Options) (*Session, error) {
 		s.links = append(s.links, l)
 		s.Attached = append(s.Attached, st)
 	}
-	if len(fns) > 0 {
-		if err := s.openFunctions(fns, opts.Ret, kspec, cache); err != nil {
-			s.Close()
-			return nil, err
-		}
-	}
-	if len(s.Attached) == 0 && len(s.Funcs.Attached) == 0 {
+	if len(s.Attached) == 0 && len(fns) == 0 {
 		s.Close()
-		return nil, s.nothingAttached()
+		return nil, fmt.Errorf("no tracer could be attached: %s", s.Skipped[0].Why)
 	}
 	s.reader, err = ringbuf.NewReader(coll.Maps["events"])
 	if err != nil {
@@ -439,29 +429,6 @@ func KernelFilter(f filter.Filter) Filter {
 		k.Active = 1
 	}
 	return k
-}
-
-// Tree writes the tracer catalog as a tree, marking what this kernel offers:
-// a check mark and the program type used, or a cross and why not.
-func Tree(st []Status) string {
-	var b strings.Builder
-	byName := map[string]Status{}
-	for _, s := range st {
-		byName[s.Tracer.Name] = s
-	}
-	for _, g := range catalog.Groups {
-		fmt.Fprintf(&b, "%s: %s\n", g.Name, g.Desc)
-		for _, t := range catalog.GroupOf(g.Name) {
-			s := byName[t.Name]
-			if s.Mode == "" {
-				fmt.Fprintf(&b, "  ✗ %-24s %-6s %s (unavailable: %s)\n", t.Name, "-", t.Desc, s.Why)
-				continue
-			}
-			fmt.Fprintf(&b, "  ✓ %-24s %-6s %s\n", t.Name, s.Mode, t.Desc)
-		}
-	}
-	b.WriteString("\nSelect with -t GROUP,NAME,... (default: all). ✓ available here, ✗ not.\n")
-	return b.String()
 }
 
 var ne = binary.NativeEndian

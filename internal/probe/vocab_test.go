@@ -64,11 +64,8 @@ func TestProbeIDs(t *testing.T) {
 		event.SockRcvqueueFull:     uint32(tracepointProbeIdPROBE_SOCK_RCVQUEUE_FULL),
 		event.UDPFailQueueRcvSkb:   uint32(tracepointProbeIdPROBE_UDP_FAIL_QUEUE_RCV_SKB),
 		event.NFObserve:            uint32(tracepointProbeIdPROBE_NF_OBSERVE),
-		event.FuncEntry:            uint32(functionFuncProbeIdPROBE_FUNC),
-		event.FuncReturn:           uint32(functionFuncProbeIdPROBE_FUNC_RET),
-		event.FuncClone:            uint32(functionFuncProbeIdPROBE_FUNC_CLONE),
 	}
-	if got, want := len(ids), len(event.Tracepoints())+4; got != want {
+	if got, want := len(ids), len(event.Tracepoints())+1; got != want {
 		t.Errorf("%d ids checked, the vocabulary has %d", got, want)
 	}
 	for p, bpf := range ids {

@@ -88,12 +88,16 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 		}
 		symc <- syms
 	}()
-	sess, err := probe.Open(probe.Options{Filter: cfg.Filter, Tracers: cfg.Tracers, RingSize: cfg.RingSize, Ret: cfg.Ret,
+	sess, err := probe.Open(probe.Options{Filter: cfg.Filter, Tracers: cfg.Tracers, RingSize: cfg.RingSize,
 		Expr: cfg.ExprProg, Snaplen: cfg.Snaplen})
 	if err != nil {
 		return st, err
 	}
 	defer sess.Close()
+	funcs, err := openFunctions(sess, cfg.Tracers, cfg.Ret)
+	if err != nil {
+		return st, err
+	}
 	if len(sess.Skipped) > 0 {
 		fmt.Fprintf(cfg.Log, "skbtrail: %d tracer(s) unavailable here, skipped:", len(sess.Skipped))
 		for _, s := range sess.Skipped {
@@ -101,9 +105,9 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 		}
 		fmt.Fprintln(cfg.Log)
 	}
-	reportFuncs(cfg.Log, sess)
+	reportFuncs(cfg.Log, funcs)
 	r := &runner{cfg: cfg, dec: decode.New(reasons, <-symc), tr: &track.Tracker{}}
-	r.dec.Funcs = sess.Funcs.Names
+	r.dec.Funcs = funcs.Names
 	if cfg.Diag.Enabled {
 		r.diag, err = newDiagnoser(ctx, cfg, sess)
 		if err != nil {
@@ -119,7 +123,7 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 			shown += fmt.Sprintf(" and %q", cfg.Expr)
 		}
 	}
-	fmt.Fprintf(cfg.Log, "begin trace... (%s, filter: %s; Ctrl-C to stop)\n", probesLine(sess), shown)
+	fmt.Fprintf(cfg.Log, "begin trace... (%s, filter: %s; Ctrl-C to stop)\n", probesLine(sess, funcs), shown)
 
 	var deadline time.Time
 	if cfg.Duration > 0 {

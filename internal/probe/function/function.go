@@ -1,4 +1,9 @@
-package probe
+// Package function is the function probe source (function.c): kernel
+// functions that take an skb, watched with fentry/fexit where the kernel
+// allows, else kprobes (kprobe.multi for many at once), the skb's argument
+// position read from the running kernel's BTF. Its programs share a
+// tracing session's filter, followed skbs and ring buffer.
+package function
 
 import (
 	"bufio"
@@ -10,6 +15,7 @@ import (
 	"time"
 
 	"github.com/skbtrail/skbtrail/internal/catalog"
+	"github.com/skbtrail/skbtrail/internal/probe"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
@@ -19,6 +25,13 @@ import (
 	"github.com/skbtrail/skbtrail/internal/kernel"
 )
 
+// Mode is how a function is probed.
+type Mode = probe.Mode
+
+// Found is the mode Listing gives a function the kernel has: how it
+// attaches is known only by loading programs (skbtrail check).
+const Found Mode = "found"
+
 // Function probe modes.
 const (
 	Fentry      Mode = "fentry"       // fentry/fexit, one program per function
@@ -26,20 +39,13 @@ const (
 	KprobeMulti Mode = "kprobe.multi" // kprobe.multi, one link for many functions
 )
 
-// Probe ids of function events (bpf/function.c).
-const (
-	FuncEntryID  = uint32(functionFuncProbeIdPROBE_FUNC)
-	FuncReturnID = uint32(functionFuncProbeIdPROBE_FUNC_RET)
-	FuncCloneID  = uint32(functionFuncProbeIdPROBE_FUNC_CLONE)
-)
-
-// manyFuncs is the number of functions from which kprobe.multi is used
+// ManyFuncs is the number of functions from which kprobe.multi is used
 // instead of one fentry or kprobe each (fentry links take ~0.1s each to
 // detach; a kprobe.multi link attaches a thousand functions at once).
-const manyFuncs = 40
+const ManyFuncs = 40
 
-// FuncStatus says whether a function can be probed here, and how.
-type FuncStatus struct {
+// Status says whether a function can be probed here, and how.
+type Status struct {
 	Name   string // as in BTF (and the catalog)
 	Group  string
 	Symbol string // kallsyms name to attach a kprobe to (may have a suffix)
@@ -50,11 +56,11 @@ type FuncStatus struct {
 	Kind   catalog.FuncKind
 }
 
-// FuncReport is what the function probes of a session did.
-type FuncReport struct {
+// Report is what the function probes of a session did.
+type Report struct {
 	Wanted   int               // functions selected
-	Attached []FuncStatus      // attached, with their mode
-	Skipped  []FuncStatus      // not attached, with why
+	Attached []Status          // attached, with their mode
+	Skipped  []Status          // not attached, with why
 	Modes    map[Mode]int      // attached per mode
 	Took     time.Duration     // time to resolve, load and attach
 	Resolve  time.Duration     // of which: finding the functions (BTF, kallsyms, tracefs)
@@ -64,7 +70,7 @@ type FuncReport struct {
 
 // ModeString says how functions were attached: "fentry/fexit",
 // "kprobe.multi and 2 via kprobe".
-func (r FuncReport) ModeString() string {
+func (r Report) ModeString() string {
 	var parts []string
 	for _, m := range []Mode{Fentry, KprobeMulti, Kprobe} {
 		if n := r.Modes[m]; n > 0 {
@@ -78,9 +84,9 @@ func (r FuncReport) ModeString() string {
 	return strings.Join(parts, ", ")
 }
 
-// FuncUnavailable says why this kernel allows no function probe at all, or
+// Unavailable says why this kernel allows no function probe at all, or
 // "" when it allows some.
-func FuncUnavailable(feat kernel.Features) string {
+func Unavailable(feat kernel.Features) string {
 	if feat.Fentry.OK || feat.Kprobe.OK || feat.KprobeMulti.OK {
 		return ""
 	}
@@ -96,16 +102,19 @@ type funcEnv struct {
 	suffixed  map[string]string // base name -> first suffixed kallsyms name
 	traceable map[string]bool   // available_filter_functions; nil: unknown
 	feat      kernel.Features
+	listing   bool // resolve without choosing a mode (Listing)
 }
 
-func newFuncEnv(spec *btf.Spec, feat kernel.Features) (*funcEnv, error) {
+// newFuncEnv reads kallsyms and the traceable functions; mount says
+// whether it may mount tracefs to read them (not when only listing).
+func newFuncEnv(spec *btf.Spec, feat kernel.Features, mount bool) (*funcEnv, error) {
 	env := &funcEnv{spec: spec, feat: feat}
 	syms, err := kernel.LoadSymbols()
 	if err != nil {
 		return nil, err
 	}
 	env.syms = syms
-	env.traceable = readTraceable()
+	env.traceable = readTraceable(mount)
 	env.suffixed = map[string]string{}
 	if env.traceable != nil {
 		for name := range env.traceable {
@@ -125,7 +134,7 @@ var tracefsDirs = []string{"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}
 // readTraceable reads the functions ftrace (and so kprobes on the ftrace
 // path, kprobe.multi and fentry) can attach to, mounting tracefs at
 // /sys/kernel/tracing if nothing is mounted. nil when unreadable.
-func readTraceable() map[string]bool {
+func readTraceable(mount bool) map[string]bool {
 	read := func() map[string]bool {
 		for _, d := range tracefsDirs {
 			f, err := os.Open(d + "/available_filter_functions")
@@ -145,7 +154,7 @@ func readTraceable() map[string]bool {
 		}
 		return nil
 	}
-	if m := read(); m != nil {
+	if m := read(); m != nil || !mount {
 		return m
 	}
 	if err := unix.Mount("tracefs", tracefsDirs[0], "tracefs", 0, ""); err == nil {
@@ -155,8 +164,8 @@ func readTraceable() map[string]bool {
 }
 
 // resolve finds how function name can be probed here.
-func (env *funcEnv) resolve(t catalog.Tracer, many bool) FuncStatus {
-	st := FuncStatus{Name: t.Name, Group: t.Group, Kind: t.Kind}
+func (env *funcEnv) resolve(t catalog.Tracer, many bool) Status {
+	st := Status{Name: t.Name, Group: t.Group, Kind: t.Kind}
 	f := env.btfFunc(t.Name)
 	if f == nil {
 		st.Why = "not in the BTF of the kernel or a loaded module (absent, inlined, or its module not loaded)"
@@ -186,6 +195,10 @@ func (env *funcEnv) resolve(t catalog.Tracer, many bool) FuncStatus {
 		} else {
 			st.Why = "not in kallsyms (inlined)"
 		}
+		return st
+	}
+	if env.listing {
+		st.Mode = Found
 		return st
 	}
 	special := t.Kind != catalog.Plain
@@ -256,21 +269,21 @@ func (env *funcEnv) moduleTypes(name string) ([]btf.Type, error) {
 	return spec.AnyTypesByName(name)
 }
 
-// FuncAvailability reports for every catalog function whether and how it
+// Availability reports for every catalog function whether and how it
 // can be probed on this kernel (for -t ?).
-func FuncAvailability(spec *btf.Spec, feat kernel.Features) []FuncStatus {
-	out := make([]FuncStatus, 0, len(catalog.Functions))
-	why := FuncUnavailable(feat)
+func Availability(spec *btf.Spec, feat kernel.Features) []Status {
+	out := make([]Status, 0, len(catalog.Functions))
+	why := Unavailable(feat)
 	var env *funcEnv
 	if why == "" {
 		var err error
-		if env, err = newFuncEnv(spec, feat); err != nil {
+		if env, err = newFuncEnv(spec, feat, true); err != nil {
 			why = err.Error()
 		}
 	}
 	for _, t := range catalog.Functions {
 		if why != "" {
-			out = append(out, FuncStatus{Name: t.Name, Group: t.Group, Why: why})
+			out = append(out, Status{Name: t.Name, Group: t.Group, Why: why})
 			continue
 		}
 		out = append(out, env.resolve(t, false))
@@ -278,24 +291,30 @@ func FuncAvailability(spec *btf.Spec, feat kernel.Features) []FuncStatus {
 	return out
 }
 
-// openFunctions resolves, loads and attaches the selected functions. It
-// fails only when none can be attached.
-func (s *Session) openFunctions(fns []catalog.Tracer, ret bool, kspec *btf.Spec, cache *btf.Cache) error {
+// Attach resolves, loads and attaches the selected functions (fns; -t all
+// as catalog.AllFunctions) for session s, with their returns when ret. It
+// fails only when loading fails; functions it cannot probe are listed in
+// the report with why, and Report.Why says why none can be where the
+// kernel allows no function probe.
+func Attach(s *probe.Session, fns []catalog.Tracer, ret bool) (*Report, error) {
 	start := time.Now()
+	rep := &Report{Modes: map[Mode]int{}, Names: map[uint64]string{}}
+	kspec, err := kernel.BTF()
+	if err != nil {
+		return nil, err
+	}
 	feat := kernel.Detect()
-	rep := &s.Funcs
-	rep.Modes = map[Mode]int{}
-	rep.Names = map[uint64]string{}
-	if why := FuncUnavailable(feat); why != "" {
+	if why := Unavailable(feat); why != "" {
 		rep.Why = why
 		rep.Wanted = len(fns)
-		return nil
+		return rep, nil
 	}
-	env, err := newFuncEnv(kspec, feat)
+	env, err := newFuncEnv(kspec, feat, true)
 	if err != nil {
 		rep.Why = "function probes unavailable: " + err.Error()
-		return nil
+		return rep, nil
 	}
+	a := &attacher{s: s, rep: rep, cache: btf.NewCache()}
 	// Expand -t all, without duplicates.
 	seen := map[string]bool{}
 	var list []catalog.Tracer
@@ -322,8 +341,8 @@ func (s *Session) openFunctions(fns []catalog.Tracer, ret bool, kspec *btf.Spec,
 		}
 	}
 	rep.Wanted = len(list)
-	many := len(list) > manyFuncs
-	var want []FuncStatus
+	many := len(list) > ManyFuncs
+	var want []Status
 	for _, t := range list {
 		st := env.resolve(t, many)
 		if st.Mode == "" {
@@ -334,8 +353,8 @@ func (s *Session) openFunctions(fns []catalog.Tracer, ret bool, kspec *btf.Spec,
 	}
 	rep.Resolve = time.Since(start)
 	if len(want) > 0 {
-		if err := s.attachFunctions(want, ret, kspec, cache); err != nil {
-			return err
+		if err := a.attach(want, ret, kspec); err != nil {
+			return nil, err
 		}
 	}
 	for _, st := range rep.Attached {
@@ -343,13 +362,21 @@ func (s *Session) openFunctions(fns []catalog.Tracer, ret bool, kspec *btf.Spec,
 		rep.Names[st.Addr] = st.Name
 	}
 	rep.Took = time.Since(start)
-	return nil
+	return rep, nil
+}
+
+// attacher attaches functions for one session.
+type attacher struct {
+	s     *probe.Session
+	rep   *Report
+	cache *btf.Cache
 }
 
 // attachFunctions loads the programs the wanted functions need, sharing
 // the session's maps, and attaches them, moving each function to Attached
 // or Skipped.
-func (s *Session) attachFunctions(want []FuncStatus, ret bool, kspec *btf.Spec, cache *btf.Cache) error {
+func (a *attacher) attach(want []Status, ret bool, kspec *btf.Spec) error {
+	s, cache := a.s, a.cache
 	spec, err := loadFunction()
 	if err != nil {
 		return fmt.Errorf("load function probe object: %w", err)
@@ -360,17 +387,13 @@ func (s *Session) attachFunctions(want []FuncStatus, ret bool, kspec *btf.Spec, 
 	if err := spec.Variables["want_ret"].Set(boolByte(ret)); err != nil {
 		return fmt.Errorf("set want_ret: %w", err)
 	}
-	shared := map[string]*ebpf.Map{
-		"events":   s.coll.Maps["events"],
-		"followed": s.coll.Maps["followed"],
-		"lost":     s.coll.Maps["lost"],
-	}
-	rep := &s.Funcs
+	shared := s.SharedMaps()
+	rep := a.rep
 	popts := ebpf.ProgramOptions{KernelTypes: kspec, ExtraRelocationTargets: moduleTargets(want)}
 
 	// Kprobe programs: one collection, each program used for many functions.
-	var kp []FuncStatus
-	var fe []FuncStatus
+	var kp []Status
+	var fe []Status
 	for _, st := range want {
 		if st.Mode == Fentry {
 			fe = append(fe, st)
@@ -389,21 +412,21 @@ func (s *Session) attachFunctions(want []FuncStatus, ret bool, kspec *btf.Spec, 
 				need[exit] = true
 			}
 		}
-		cs := Only(spec, need)
+		cs := probe.Only(spec, need)
 		coll, err := ebpf.NewCollectionWithOptions(cs, ebpf.CollectionOptions{
 			Programs:        popts,
 			MapReplacements: shared,
 			Cache:           cache,
 		})
 		if err != nil {
-			return Explain(err)
+			return probe.Explain(err)
 		}
-		s.extra = append(s.extra, coll)
+		s.Keep(coll)
 		shared["rets"] = coll.Maps["rets"]
-		s.attachKprobes(coll, kp, ret)
+		a.attachKprobes(coll, kp, ret)
 	}
 	if len(fe) > 0 {
-		s.attachFentries(spec, fe, ret, popts, cache, shared)
+		a.attachFentries(spec, fe, ret, popts, shared)
 	}
 	sort.Slice(rep.Skipped, func(i, j int) bool { return rep.Skipped[i].Name < rep.Skipped[j].Name })
 	return nil
@@ -412,7 +435,7 @@ func (s *Session) attachFunctions(want []FuncStatus, ret bool, kspec *btf.Spec, 
 // moduleTargets returns the BTF of modules whose types the wanted
 // functions' programs read: struct xt_table is x_tables' where that is a
 // module (Debian), so ipt_do_table's table name relocates against it.
-func moduleTargets(want []FuncStatus) []*btf.Spec {
+func moduleTargets(want []Status) []*btf.Spec {
 	for _, st := range want {
 		if st.Kind == catalog.Ipt {
 			if spec, err := btf.LoadKernelModuleSpec("x_tables"); err == nil {
@@ -432,7 +455,7 @@ func boolByte(b bool) uint8 {
 }
 
 // kprobe programs by kind.
-func kprobeProgs(st FuncStatus, multi bool) (entry, exit string) {
+func kprobeProgs(st Status, multi bool) (entry, exit string) {
 	switch st.Kind {
 	case catalog.Clone:
 		return "kprobe_clone", "kretprobe_clone"
@@ -448,12 +471,12 @@ func kprobeProgs(st FuncStatus, multi bool) (entry, exit string) {
 	return fmt.Sprintf("kprobe_arg%d", st.Arg), "kretprobe_ret"
 }
 
-func needsExit(st FuncStatus, ret bool) bool { return ret || st.Kind != catalog.Plain }
+func needsExit(st Status, ret bool) bool { return ret || st.Kind != catalog.Plain }
 
-func (s *Session) attachKprobes(coll *ebpf.Collection, kp []FuncStatus, ret bool) {
-	rep := &s.Funcs
+func (a *attacher) attachKprobes(coll *ebpf.Collection, kp []Status, ret bool) {
+	rep := a.rep
 	// kprobe.multi: one link per argument position (and one for returns).
-	byArg := map[int][]FuncStatus{}
+	byArg := map[int][]Status{}
 	for _, st := range kp {
 		if st.Mode == KprobeMulti {
 			byArg[st.Arg] = append(byArg[st.Arg], st)
@@ -466,27 +489,27 @@ func (s *Session) attachKprobes(coll *ebpf.Collection, kp []FuncStatus, ret bool
 			rep.Skipped = append(rep.Skipped, st)
 			continue
 		}
-		s.links = append(s.links, l)
+		a.s.AddLink(l)
 		if needsExit(st, ret) {
 			r, err := link.Kretprobe(st.Symbol, coll.Programs[exit], &link.KprobeOptions{Cookie: st.Addr})
 			if err != nil {
 				st.Why = "kretprobe: " + firstLine(err) // entry still attached
 			} else {
-				s.links = append(s.links, r)
+				a.s.AddLink(r)
 			}
 		}
 		rep.Attached = append(rep.Attached, st)
 	}
 	args := make([]int, 0, len(byArg))
-	for a := range byArg {
-		args = append(args, a)
+	for arg := range byArg {
+		args = append(args, arg)
 	}
 	sort.Ints(args)
-	for _, a := range args {
-		entry, exit := kprobeProgs(byArg[a][0], true)
-		ok := s.attachMulti(coll.Programs[entry], byArg[a], false)
+	for _, arg := range args {
+		entry, exit := kprobeProgs(byArg[arg][0], true)
+		ok := a.attachMulti(coll.Programs[entry], byArg[arg], false)
 		if ret && len(ok) > 0 {
-			s.attachMulti(coll.Programs[exit], ok, true)
+			a.attachMulti(coll.Programs[exit], ok, true)
 		}
 		rep.Attached = append(rep.Attached, ok...)
 	}
@@ -496,7 +519,7 @@ func (s *Session) attachKprobes(coll *ebpf.Collection, kp []FuncStatus, ret bool
 // links. The kernel refuses a whole set for one function it cannot probe:
 // a refused set is split in halves until the culprits are found and
 // skipped. It returns the functions attached.
-func (s *Session) attachMulti(prog *ebpf.Program, list []FuncStatus, retprobe bool) []FuncStatus {
+func (a *attacher) attachMulti(prog *ebpf.Program, list []Status, retprobe bool) []Status {
 	if len(list) == 0 {
 		return nil
 	}
@@ -513,23 +536,23 @@ func (s *Session) attachMulti(prog *ebpf.Program, list []FuncStatus, retprobe bo
 		l, err = link.KprobeMulti(prog, opts)
 	}
 	if err == nil {
-		s.links = append(s.links, l)
+		a.s.AddLink(l)
 		return list
 	}
 	if len(list) == 1 {
 		if !retprobe {
 			st := list[0]
 			st.Mode, st.Why = "", "kprobe.multi: "+firstLine(err)
-			s.Funcs.Skipped = append(s.Funcs.Skipped, st)
+			a.rep.Skipped = append(a.rep.Skipped, st)
 		}
 		return nil
 	}
 	half := len(list) / 2
-	return append(s.attachMulti(prog, list[:half], retprobe), s.attachMulti(prog, list[half:], retprobe)...)
+	return append(a.attachMulti(prog, list[:half], retprobe), a.attachMulti(prog, list[half:], retprobe)...)
 }
 
 // fentry programs by kind.
-func fentryProgs(st FuncStatus) (entry, exit string) {
+func fentryProgs(st Status) (entry, exit string) {
 	switch st.Kind {
 	case catalog.Clone:
 		return "fentry_clone", "fexit_clone"
@@ -545,10 +568,10 @@ func fentryProgs(st FuncStatus) (entry, exit string) {
 // attachFentries loads an fentry (and fexit) program per function, in
 // collections sharing the session's maps. A batch the kernel refuses is
 // split until the functions it refuses are found and skipped.
-func (s *Session) attachFentries(spec *ebpf.CollectionSpec, fe []FuncStatus, ret bool, popts ebpf.ProgramOptions, cache *btf.Cache, shared map[string]*ebpf.Map) {
-	rep := &s.Funcs
-	var load func(batch []FuncStatus)
-	load = func(batch []FuncStatus) {
+func (a *attacher) attachFentries(spec *ebpf.CollectionSpec, fe []Status, ret bool, popts ebpf.ProgramOptions, shared map[string]*ebpf.Map) {
+	rep, cache := a.rep, a.cache
+	var load func(batch []Status)
+	load = func(batch []Status) {
 		cs := spec.Copy()
 		base := cs.Programs
 		cs.Programs = map[string]*ebpf.ProgramSpec{}
@@ -571,7 +594,7 @@ func (s *Session) attachFentries(spec *ebpf.CollectionSpec, fe []FuncStatus, ret
 		if err != nil {
 			if len(batch) == 1 {
 				st := batch[0]
-				st.Mode, st.Why = "", "fentry: "+firstLine(Explain(err))
+				st.Mode, st.Why = "", "fentry: "+firstLine(probe.Explain(err))
 				rep.Skipped = append(rep.Skipped, st)
 				return
 			}
@@ -580,7 +603,7 @@ func (s *Session) attachFentries(spec *ebpf.CollectionSpec, fe []FuncStatus, ret
 			load(batch[half:])
 			return
 		}
-		s.extra = append(s.extra, coll)
+		a.s.Keep(coll)
 		if shared["rets"] == nil {
 			shared["rets"] = coll.Maps["rets"]
 		}
@@ -591,10 +614,10 @@ func (s *Session) attachFentries(spec *ebpf.CollectionSpec, fe []FuncStatus, ret
 				rep.Skipped = append(rep.Skipped, st)
 				continue
 			}
-			s.links = append(s.links, l)
+			a.s.AddLink(l)
 			if x := coll.Programs[fmt.Sprintf("x%d", i)]; x != nil {
 				if l, err := link.AttachTracing(link.TracingOptions{Program: x, AttachType: ebpf.AttachTraceFExit}); err == nil {
-					s.links = append(s.links, l)
+					a.s.AddLink(l)
 				} else {
 					st.Why = "fexit: " + firstLine(err)
 				}
@@ -615,69 +638,79 @@ func firstLine(err error) string {
 	return line
 }
 
-// nothingAttached explains why a session has no probe at all.
-func (s *Session) nothingAttached() error {
+// Nothing explains why a session with tracepoints st skipped and function
+// report r (nil: no functions selected) has no probe at all.
+func Nothing(skipped []probe.Status, r *Report) error {
 	switch {
-	case s.Funcs.Why != "":
-		return errors.New(s.Funcs.Why)
-	case len(s.Skipped) > 0:
-		return fmt.Errorf("no tracer could be attached: %s", s.Skipped[0].Why)
-	case len(s.Funcs.Skipped) > 0:
-		return fmt.Errorf("none of the %d selected functions could be probed: %s: %s", s.Funcs.Wanted, s.Funcs.Skipped[0].Name, s.Funcs.Skipped[0].Why)
+	case r != nil && r.Why != "":
+		return errors.New(r.Why)
+	case len(skipped) > 0:
+		return fmt.Errorf("no tracer could be attached: %s", skipped[0].Why)
+	case r != nil && len(r.Skipped) > 0:
+		return fmt.Errorf("none of the %d selected functions could be probed: %s: %s", r.Wanted, r.Skipped[0].Name, r.Skipped[0].Why)
 	}
 	return errors.New("no tracer could be attached")
 }
 
-// FuncProbe is the catalog name of function events before the decoder
-// names them after their function.
-const FuncProbe = "function"
-
-// FuncTree writes the function catalog by group, marking what this kernel
-// can probe and how (fentry, kprobe), or why not.
-func FuncTree(st []FuncStatus) string {
-	var b strings.Builder
-	b.WriteString("\nFunctions (function probes; a group name selects its tracepoints and its functions;\n" +
-		"'all' adds every kernel function that takes a struct sk_buff *):\n")
-	byName := map[string]FuncStatus{}
-	n := 0
-	common := ""
-	for i, s := range st {
-		byName[s.Name] = s
-		if s.Mode != "" {
-			n++
-		}
-		if i == 0 || s.Why == common {
-			common = s.Why
+// Describe says which function probe source skbtrail uses on this
+// kernel, and what it falls back to.
+func Describe(f kernel.Features) string {
+	if why := Unavailable(f); why != "" {
+		return "function probes: none: " + strings.TrimPrefix(why, "function probes unavailable: ") + ": tracepoints only"
+	}
+	var use []string
+	if f.Fentry.OK {
+		use = append(use, "fentry/fexit")
+	}
+	if f.Kprobe.OK {
+		if f.Fentry.OK {
+			use = append(use, "kprobe/kretprobe where fentry cannot attach")
 		} else {
-			common = ""
+			use = append(use, "kprobe/kretprobe")
 		}
 	}
-	if n == 0 && common != "" {
-		fmt.Fprintf(&b, "(%s)\n", common)
+	if f.KprobeMulti.OK {
+		use = append(use, "kprobe.multi for many functions")
+	} else {
+		use = append(use, "no kprobe.multi: many functions attach one by one")
 	}
-	for _, g := range catalog.Groups {
-		fs := catalog.FuncGroupOf(g.Name)
-		if len(fs) == 0 {
+	return "function probes: " + strings.Join(use, "; ")
+}
+
+// Listing reports for every catalog function whether the running kernel
+// has it where a probe could attach (BTF, kallsyms, and ftrace's list when
+// tracefs is mounted), without loading a program or mounting anything:
+// the mode of a function it has is Found. For `-t ?`.
+func Listing(spec *btf.Spec) []Status {
+	out := make([]Status, 0, len(catalog.Functions))
+	env, err := newFuncEnv(spec, kernel.Features{}, false)
+	if env != nil {
+		env.listing = true
+	}
+	for _, t := range catalog.Functions {
+		if err != nil {
+			out = append(out, Status{Name: t.Name, Group: t.Group, Why: err.Error()})
 			continue
 		}
-		fmt.Fprintf(&b, "%s:\n", g.Name)
-		for _, t := range fs {
-			s := byName[t.Name]
-			if s.Mode == "" && n == 0 && common != "" {
-				fmt.Fprintf(&b, "  ✗ %-30s %-12s %s\n", t.Name, "-", t.Desc)
-				continue
-			}
-			if s.Mode == "" {
-				fmt.Fprintf(&b, "  ✗ %-30s %-12s %s (unavailable: %s)\n", t.Name, "-", t.Desc, s.Why)
-				continue
-			}
-			mode := string(s.Mode)
-			if s.Mode == Fentry {
-				mode = "fentry/fexit"
-			}
-			fmt.Fprintf(&b, "  ✓ %-30s %-12s %s (skb: arg %d)\n", t.Name, mode, t.Desc, s.Arg)
-		}
+		out = append(out, env.resolve(t, false))
 	}
-	fmt.Fprintf(&b, "\n%d of %d functions can be probed here. With more than %d functions selected, kprobe.multi is used where the kernel has it.\n", n, len(st), manyFuncs)
-	return b.String()
+	return out
+}
+
+// Avail is st as the tracer tree shows it.
+func (st Status) Avail() catalog.Avail {
+	t := catalog.Tracer{Name: st.Name, Group: st.Group, Func: true, Kind: st.Kind}
+	if c := catalog.FuncByName(st.Name); c != nil {
+		t.Desc = c.Desc
+	}
+	return catalog.Avail{Tracer: t, Mode: st.Mode, Why: st.Why, Arg: st.Arg}
+}
+
+// Avails converts a list for the tracer tree.
+func Avails(sts []Status) []catalog.Avail {
+	out := make([]catalog.Avail, len(sts))
+	for i, st := range sts {
+		out[i] = st.Avail()
+	}
+	return out
 }
