@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/skbtrail/skbtrail/internal/catalog"
+	"github.com/skbtrail/skbtrail/internal/diagnose"
 	"github.com/skbtrail/skbtrail/internal/filter"
 	"github.com/skbtrail/skbtrail/internal/kernel"
 	"github.com/skbtrail/skbtrail/internal/output"
@@ -139,7 +140,7 @@ type flags struct {
 	f                      filter.Options
 	tracer                 string
 	basic, detail, jsonOut bool
-	diag                   trace.Diag
+	diag                   diagnose.Options
 	ret                    bool
 	count                  int
 	duration               string

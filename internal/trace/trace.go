@@ -18,6 +18,7 @@ import (
 	"github.com/skbtrail/skbtrail/internal/catalog"
 	"github.com/skbtrail/skbtrail/internal/decode"
 	"github.com/skbtrail/skbtrail/internal/diag"
+	"github.com/skbtrail/skbtrail/internal/diagnose"
 	"github.com/skbtrail/skbtrail/internal/event"
 	"github.com/skbtrail/skbtrail/internal/filter"
 	"github.com/skbtrail/skbtrail/internal/kernel"
@@ -31,13 +32,13 @@ type Config struct {
 	Filter   filter.Filter
 	Tracers  []catalog.Tracer
 	Out      output.Renderer
-	Log      io.Writer     // progress and warnings (stderr)
-	Basic    bool          // render each event as it arrives, not whole stories
-	Count    int           // stop after this many packets; 0: no limit
-	Duration time.Duration // stop after this long; 0: no limit
-	RingSize int           // ring buffer bytes; 0: default
-	Diag     Diag          // --diag and its options
-	Ret      bool          // function probes: show return values (--ret)
+	Log      io.Writer        // progress and warnings (stderr)
+	Basic    bool             // render each event as it arrives, not whole stories
+	Count    int              // stop after this many packets; 0: no limit
+	Duration time.Duration    // stop after this long; 0: no limit
+	RingSize int              // ring buffer bytes; 0: default
+	Diag     diagnose.Options // --diag and its options
+	Ret      bool             // function probes: show return values (--ret)
 
 	// Expr is a filter expression (tcpdump syntax) and ExprProg its
 	// translation (pcapfilter.Translate), checked with Filter in the kernel.
@@ -47,15 +48,6 @@ type Config struct {
 	// of each are copied in the kernel.
 	Pcap    *output.Pcap
 	Snaplen uint32
-}
-
-// Diag configures the diagnosis of each packet.
-type Diag struct {
-	Enabled   bool
-	Keep      bool // go on after the first packet with an ERROR
-	Quiet     bool // show only packets with a WARN or an ERROR
-	NoNFTrace bool // do not add the nftables rule-trace table
-	Hooks     bool // list the hook functions of a netfilter drop's hook
 }
 
 // Stats is what a session counted.
@@ -109,7 +101,7 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 	r := &runner{cfg: cfg, dec: decode.New(reasons, <-symc), tr: &track.Tracker{}}
 	r.dec.Funcs = funcs.Names
 	if cfg.Diag.Enabled {
-		r.diag, err = newDiagnoser(ctx, cfg, sess)
+		r.diag, err = diagnose.New(ctx, cfg.Filter, cfg.Diag, cfg.Log, sess)
 		if err != nil {
 			return st, err
 		}
@@ -207,7 +199,7 @@ type runner struct {
 	cfg  Config
 	dec  *decode.Decoder
 	tr   *track.Tracker
-	diag *diagnoser // nil without --diag
+	diag *diagnose.Diagnoser // nil without --diag
 	st   Stats
 	done bool // stop: count reached, or the output failed
 
@@ -231,14 +223,16 @@ func (r *runner) handle(raw []byte) {
 	if r.cfg.Basic {
 		// Route lookups show only once a traced packet claims them
 		// (see track.Tracker).
-		for _, c := range r.tr.Claimed {
+		for _, c := range r.tr.Claimed() {
 			r.check(r.cfg.Out.Event(c))
 		}
 		if e.Skb != 0 || e.Probe != event.FibTableLookup {
 			r.check(r.cfg.Out.Event(e))
 		}
 	}
-	r.tr.Claimed = r.tr.Claimed[:0]
+	if !r.cfg.Basic {
+		r.tr.Claimed() // forget them
+	}
 	r.emit(stories)
 }
 
@@ -249,7 +243,7 @@ func (r *runner) emit(stories []*track.Story) {
 			return
 		}
 		if r.diag != nil {
-			r.diag.add(s)
+			r.diag.Add(s)
 			continue
 		}
 		if !r.cfg.Basic {
@@ -264,7 +258,7 @@ func (r *runner) drain(force bool) {
 	if r.diag == nil {
 		return
 	}
-	for _, a := range r.diag.ready(force) {
+	for _, a := range r.diag.Ready(force) {
 		if r.done {
 			return
 		}

@@ -3,11 +3,11 @@ package trace
 import (
 	"bytes"
 	"encoding/binary"
-	"net/netip"
 	"testing"
 
 	"github.com/skbtrail/skbtrail/internal/decode"
 	"github.com/skbtrail/skbtrail/internal/diag"
+	"github.com/skbtrail/skbtrail/internal/diagnose"
 	"github.com/skbtrail/skbtrail/internal/event"
 	"github.com/skbtrail/skbtrail/internal/track"
 )
@@ -105,18 +105,18 @@ func TestBasicShowsClaimedLookupsOnly(t *testing.T) {
 func TestDiagStopsAtFirstErrorUnlessKeep(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
-		diag      Diag
+		diag      diagnose.Options
 		analyses  int
 		done      bool
 		delivered bool // a packet without findings above INFO is shown
 	}{
-		{"stop at error", Diag{Enabled: true}, 2, true, true},
-		{"keep", Diag{Enabled: true, Keep: true}, 3, false, true},
-		{"quiet", Diag{Enabled: true, Keep: true, Quiet: true}, 2, false, false},
+		{"stop at error", diagnose.Options{Enabled: true}, 2, true, true},
+		{"keep", diagnose.Options{Enabled: true, Keep: true}, 3, false, true},
+		{"quiet", diagnose.Options{Enabled: true, Keep: true, Quiet: true}, 2, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, out := newRunner(Config{Diag: tc.diag})
-			r.diag = &diagnoser{}
+			r.diag = &diagnose.Diagnoser{}
 			r.handle(rec(t, "netif_receive_skb", 0x10, 1))
 			r.handle(rec(t, "consume_skb", 0x10, 2)) // delivered: INFO
 			r.handle(rec(t, "kfree_skb", 0x20, 3))   // dropped: ERROR
@@ -133,8 +133,8 @@ func TestDiagStopsAtFirstErrorUnlessKeep(t *testing.T) {
 }
 
 func TestDiagWaitsForStoriesToSettle(t *testing.T) {
-	r, out := newRunner(Config{Diag: Diag{Enabled: true}})
-	r.diag = &diagnoser{}
+	r, out := newRunner(Config{Diag: diagnose.Options{Enabled: true}})
+	r.diag = &diagnose.Diagnoser{}
 	r.handle(rec(t, "kfree_skb", 0x20, 1))
 	r.drain(false)
 	if len(out.analyses) != 0 {
@@ -143,33 +143,5 @@ func TestDiagWaitsForStoriesToSettle(t *testing.T) {
 	r.drain(true)
 	if len(out.analyses) != 1 {
 		t.Fatal("not analysed at the end")
-	}
-}
-
-// Before 6.10 udp_fail_queue_rcv_skb (socket only) comes right after the
-// datagram was freed: it joins the datagram's story, which is still
-// settling, when it is on the same CPU, soon after, and fits the packet.
-func TestLateSocketEventJoinsSettlingStory(t *testing.T) {
-	b, a := netip.MustParseAddr("198.18.0.2"), netip.MustParseAddr("198.18.0.1")
-	dgram := event.Packet{Source: event.FromHeaders, Family: 4, Proto: 17, Src: a, Dst: b, Sport: 5000, Dport: 7777}
-	sock := event.Packet{Source: event.FromSock, Family: 4, Proto: 17, Dst: b, Dport: 7777}
-	story := &track.Story{Skb: 0x10, Events: []event.Event{{Probe: event.KfreeSkb, Name: "kfree_skb", Skb: 0x10, CPU: 1, Kernel: 1000, Packet: dgram}}}
-	d := &diagnoser{}
-	d.add(story)
-	for _, c := range []struct {
-		name string
-		e    event.Event
-		join bool
-	}{
-		{"other CPU", event.Event{Probe: event.UDPFailQueueRcvSkb, Name: "udp_fail_queue_rcv_skb", CPU: 0, Kernel: 2000, Packet: sock}, false},
-		{"too late", event.Event{Probe: event.UDPFailQueueRcvSkb, Name: "udp_fail_queue_rcv_skb", CPU: 1, Kernel: 1000 + track.LateWindow + 1, Packet: sock}, false},
-		{"other port", event.Event{Probe: event.UDPFailQueueRcvSkb, Name: "udp_fail_queue_rcv_skb", CPU: 1, Kernel: 2000, Packet: func() event.Packet { p := sock; p.Dport = 9; return p }()}, false},
-		{"its socket", event.Event{Probe: event.UDPFailQueueRcvSkb, Name: "udp_fail_queue_rcv_skb", CPU: 1, Kernel: 2000, Packet: sock}, true},
-	} {
-		n, q := len(story.Events), len(d.queue)
-		d.add(&track.Story{Events: []event.Event{c.e}})
-		if joined := len(story.Events) == n+1 && len(d.queue) == q; joined != c.join {
-			t.Errorf("%s: joined %v, want %v (story %d events, queue %d)", c.name, joined, c.join, len(story.Events), len(d.queue))
-		}
 	}
 }

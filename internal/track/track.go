@@ -45,9 +45,7 @@ type Tracker struct {
 	// Expire hands it out unfinished; 0 means 2s.
 	Idle time.Duration
 
-	// Claimed collects route lookups as they join a story, for callers
-	// that print events as they arrive; the caller empties it.
-	Claimed []event.Event
+	claimed []event.Event // route lookups that joined a story (Claimed)
 
 	// held are short stories of clones freed where they were first seen
 	// (the neighbour code probes with a clone of a queued packet and
@@ -96,7 +94,7 @@ func (t *Tracker) Add(e event.Event) []*Story {
 		}
 		if now != nil {
 			t.append(now, e)
-			t.Claimed = append(t.Claimed, e)
+			t.claimed = append(t.claimed, e)
 			return nil
 		}
 		if e.Probe == event.FibTableLookup {
@@ -199,7 +197,7 @@ func (t *Tracker) claim(s *Story, e event.Event) {
 	for _, p := range list {
 		if p.Kernel+pendingWindow >= e.Kernel && p.Kernel <= e.Kernel && Fits(e.Packet, p.Packet) {
 			t.append(s, p)
-			t.Claimed = append(t.Claimed, p)
+			t.claimed = append(t.claimed, p)
 		} else {
 			kept = append(kept, p)
 		}
@@ -279,4 +277,34 @@ func finish(s *Story) *Story {
 
 func sortStories(out []*Story) {
 	sort.Slice(out, func(i, j int) bool { return out[i].Events[0].Kernel < out[j].Events[0].Kernel })
+}
+
+// JoinLate adds a lone skb-less event e to the story of stories it came
+// right after on its CPU, if its addresses fit that packet, and says
+// whether it did.
+// Before 6.10 the kernel traces udp_fail_queue_rcv_skb, which names only
+// the socket, after it freed the datagram: the tracker has ended the
+// datagram's story by then, but the story still waits here to settle.
+func JoinLate(stories []*Story, e event.Event) bool {
+	for i := len(stories) - 1; i >= 0; i-- {
+		s := stories[i]
+		last := s.Events[len(s.Events)-1]
+		if s.Skb == 0 || last.CPU != e.CPU || e.Kernel < last.Kernel || e.Kernel-last.Kernel > LateWindow {
+			continue
+		}
+		if Fits(last.Packet, e.Packet) {
+			s.Events = append(s.Events, e)
+			return true
+		}
+	}
+	return false
+}
+
+// Claimed returns the route lookups that joined a story since the last
+// call, for callers that print events as they arrive (a lookup is shown
+// only once a traced packet claims it).
+func (t *Tracker) Claimed() []event.Event {
+	c := t.claimed
+	t.claimed = nil
+	return c
 }

@@ -216,8 +216,11 @@ func TestStories(t *testing.T) {
 			if tr.Open() != 0 {
 				t.Errorf("%d stories still open", tr.Open())
 			}
-			if len(tr.Claimed) != tc.claimed {
-				t.Errorf("%d route lookups claimed, want %d", len(tr.Claimed), tc.claimed)
+			if c := tr.Claimed(); len(c) != tc.claimed {
+				t.Errorf("%d route lookups claimed, want %d", len(c), tc.claimed)
+			}
+			if c := tr.Claimed(); len(c) != 0 {
+				t.Errorf("Claimed again: %d route lookups, want none", len(c))
 			}
 		})
 	}

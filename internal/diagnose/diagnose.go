@@ -1,8 +1,14 @@
-package trace
+// Package diagnose is the diagnosis session (--diag): it adds to a tracing
+// session what the analysis needs besides the packet's story (netfilter
+// observers, the nftables rule trace, counters, host facts), holds each
+// finished story until what arrives on other channels can join it, and
+// analyses it with the rules of internal/diag.
+package diagnose
 
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -31,9 +37,18 @@ const (
 	ruleWait = 2 * time.Second
 )
 
-// diagnoser gathers what the analysis needs besides the story, and
+// Options configure the diagnosis of each packet.
+type Options struct {
+	Enabled   bool
+	Keep      bool // go on after the first packet with an ERROR
+	Quiet     bool // show only packets with a WARN or an ERROR
+	NoNFTrace bool // do not add the nftables rule-trace table
+	Hooks     bool // list the hook functions of a netfilter drop's hook
+}
+
+// Diagnoser gathers what the analysis needs besides the story, and
 // analyses stories once they settled.
-type diagnoser struct {
+type Diagnoser struct {
 	ctx    diag.Context
 	queue  []queued
 	names  map[uint32]string
@@ -60,11 +75,15 @@ type queued struct {
 	ready time.Time
 }
 
-func newDiagnoser(ctx context.Context, cfg Config, sess *probe.Session) (*diagnoser, error) {
-	d := &diagnoser{names: netns.Names(), spaces: tracedNamespaces(cfg.Filter)}
+// New starts the diagnosis for tracing session sess: the rule trace (in
+// every namespace f selects, unless opts.NoNFTrace) and the netfilter
+// observers. What cannot start is said once on log; it fails only when
+// nothing of the diagnosis can run.
+func New(ctx context.Context, f filter.Filter, opts Options, log io.Writer, sess *probe.Session) (*Diagnoser, error) {
+	d := &Diagnoser{names: netns.Names(), spaces: tracedNamespaces(f)}
 	d.ctx.Host = host.Host{}
 	d.ctx.Netns = d.nsName
-	d.ctx.ShowHooks = cfg.Diag.Hooks
+	d.ctx.ShowHooks = opts.Hooks
 	d.before, d.paths, d.now = map[uint32]counters.Snapshot{}, map[uint32]string{}, map[uint32]read{}
 	for _, sp := range d.spaces {
 		path, ino := sp.path, sp.ino
@@ -72,11 +91,11 @@ func newDiagnoser(ctx context.Context, cfg Config, sess *probe.Session) (*diagno
 			d.before[ino], d.paths[ino] = snap, path
 		}
 	}
-	if !cfg.Diag.NoNFTrace {
-		d.ruleTrace(ctx, cfg)
+	if !opts.NoNFTrace {
+		d.ruleTrace(ctx, f, log)
 	}
-	if err := d.observe(cfg, sess); err != nil {
-		fmt.Fprintf(cfg.Log, "skbtrail: netfilter observers unavailable (%v): netfilter drops are blamed from the drop location and the rule trace only\n", err)
+	if err := d.observe(f, log, sess); err != nil {
+		fmt.Fprintf(log, "skbtrail: netfilter observers unavailable (%v): netfilter drops are blamed from the drop location and the rule trace only\n", err)
 		d.ctx.Hooks = nil
 	}
 	return d, nil
@@ -126,15 +145,15 @@ func families(f filter.Filter) []event.Family {
 
 // observe places netfilter observers around the hook functions of every
 // traced namespace.
-func (d *diagnoser) observe(cfg Config, sess *probe.Session) error {
+func (d *Diagnoser) observe(f filter.Filter, log io.Writer, sess *probe.Session) error {
 	d.ctx.Hooks = map[uint32]diag.Hooks{}
-	fams := families(cfg.Filter)
+	fams := families(f)
 	var plans []netfilter.Plan
 	for _, sp := range d.spaces {
 		path, ino := sp.path, sp.ino
 		fns, err := nfhooks.List(path)
 		if err != nil {
-			fmt.Fprintf(cfg.Log, "skbtrail: warning: netfilter hooks of netns %s: %v\n", d.nsName(ino), err)
+			fmt.Fprintf(log, "skbtrail: warning: netfilter hooks of netns %s: %v\n", d.nsName(ino), err)
 		}
 		pts := nfhooks.Points(fns, fams)
 		plans = append(plans, netfilter.Plan{Netns: path, Points: pts})
@@ -145,7 +164,7 @@ func (d *diagnoser) observe(cfg Config, sess *probe.Session) error {
 }
 
 // nsName names a namespace for messages: "4026532281 (blue)".
-func (d *diagnoser) nsName(inode uint32) string {
+func (d *Diagnoser) nsName(inode uint32) string {
 	name, ok := d.names[inode]
 	if !ok {
 		d.names = netns.Names() // it may be new
@@ -157,35 +176,23 @@ func (d *diagnoser) nsName(inode uint32) string {
 	return fmt.Sprint(inode)
 }
 
-func (d *diagnoser) add(s *track.Story) {
-	if s.Skb == 0 && len(s.Events) == 1 && late(d.queue, s.Events[0]) {
-		return
+// Add queues a finished story for analysis. A lone skb-less event that
+// belongs to a story still settling joins it instead (track.JoinLate).
+func (d *Diagnoser) Add(s *track.Story) {
+	if s.Skb == 0 && len(s.Events) == 1 {
+		settling := make([]*track.Story, len(d.queue))
+		for i, q := range d.queue {
+			settling[i] = q.s
+		}
+		if track.JoinLate(settling, s.Events[0]) {
+			return
+		}
 	}
 	d.queue = append(d.queue, queued{s, time.Now().Add(settle)})
 }
 
-// late joins a lone skb-less event to the queued story it came right after
-// on its CPU, if its addresses fit that packet, and says whether it did.
-// Before 6.10 the kernel traces udp_fail_queue_rcv_skb, which names only
-// the socket, after it freed the datagram: the tracker has ended the
-// datagram's story by then, but the story still waits here to settle.
-func late(queue []queued, e event.Event) bool {
-	for i := len(queue) - 1; i >= 0; i-- {
-		s := queue[i].s
-		last := s.Events[len(s.Events)-1]
-		if s.Skb == 0 || last.CPU != e.CPU || e.Kernel < last.Kernel || e.Kernel-last.Kernel > track.LateWindow {
-			continue
-		}
-		if track.Fits(last.Packet, e.Packet) {
-			s.Events = append(s.Events, e)
-			return true
-		}
-	}
-	return false
-}
-
-// ready analyses the stories that settled (all of them with force).
-func (d *diagnoser) ready(force bool) []*diag.Analysis {
+// Ready analyses the stories that settled (all of them with force).
+func (d *Diagnoser) Ready(force bool) []*diag.Analysis {
 	now := time.Now()
 	var out []*diag.Analysis
 	n := 0
@@ -217,7 +224,7 @@ const counterReadEvery = 200 * time.Millisecond
 
 // counters returns the counters that matter and moved since the start in
 // the namespaces the story passed through.
-func (d *diagnoser) counters(s *track.Story) []diag.Counter {
+func (d *Diagnoser) counters(s *track.Story) []diag.Counter {
 	var out []diag.Counter
 	seen := map[uint32]bool{}
 	for _, e := range s.Events {
@@ -245,12 +252,12 @@ func (d *diagnoser) counters(s *track.Story) []diag.Counter {
 
 // ruleTrace starts the nftables rule trace in every traced namespace and
 // collects its events. A namespace where it cannot start is reported once.
-func (d *diagnoser) ruleTrace(ctx context.Context, cfg Config) {
+func (d *Diagnoser) ruleTrace(ctx context.Context, f filter.Filter, log io.Writer) {
 	var failed []string
 	var firstErr error
 	for _, sp := range d.spaces {
 		path, ino := sp.path, sp.ino
-		t, err := nftrace.Start(ctx, nftrace.Options{Netns: path, Filter: cfg.Filter})
+		t, err := nftrace.Start(ctx, nftrace.Options{Netns: path, Filter: f})
 		if err != nil {
 			failed = append(failed, d.nsName(ino))
 			if firstErr == nil {
@@ -262,12 +269,12 @@ func (d *diagnoser) ruleTrace(ctx context.Context, cfg Config) {
 		go d.collect(t, ino)
 	}
 	if firstErr != nil {
-		fmt.Fprintf(cfg.Log, "skbtrail: warning: no nftables rule trace in netns %s: %v\n", strings.Join(failed, ", "), firstErr)
+		fmt.Fprintf(log, "skbtrail: warning: no nftables rule trace in netns %s: %v\n", strings.Join(failed, ", "), firstErr)
 	}
 }
 
 // collect turns a tracer's events into rule hits until it closes.
-func (d *diagnoser) collect(t *nftrace.Tracer, ino uint32) {
+func (d *Diagnoser) collect(t *nftrace.Tracer, ino uint32) {
 	for e := range t.Events() {
 		h := diag.RuleHit{
 			Netns: ino, Family: e.Family, Table: e.Table, Chain: e.Chain, Handle: e.Handle,
@@ -293,7 +300,7 @@ func (d *diagnoser) collect(t *nftrace.Tracer, ino uint32) {
 }
 
 // Close stops the rule trace; the kernel removes its tables.
-func (d *diagnoser) Close() error {
+func (d *Diagnoser) Close() error {
 	for _, t := range d.tracers {
 		t.Close()
 	}
