@@ -12,12 +12,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/skbtrail/skbtrail/internal/drops"
-	"github.com/skbtrail/skbtrail/internal/event"
 	"github.com/skbtrail/skbtrail/internal/filter"
-	"github.com/skbtrail/skbtrail/internal/kernel"
-	"github.com/skbtrail/skbtrail/internal/output"
-	probedrops "github.com/skbtrail/skbtrail/internal/probe/drops"
+	"github.com/skbtrail/skbtrail/internal/monitor"
 )
 
 const dropsUsage = `skbtrail drops counts every packet the kernel drops, by drop reason,
@@ -133,151 +129,16 @@ func runDrops(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return countDrops(ctx, fl, f, stdout, stderr)
-}
-
-// countDrops attaches the drop counter and reports until ctx is done, the
-// count of intervals is reached or the duration is over.
-func countDrops(ctx context.Context, fl dropsFlags, f filter.Filter, stdout, stderr io.Writer) error {
-	// Kernel symbols and drop reason names load while the program is
-	// loaded and attached (they are independent): start-up is the longer
-	// of the two, not their sum. The first report waits for them.
-	type names struct {
-		reason func(uint32) string
-		symbol func(uint64) string
-		warn   []string
+	err = monitor.Run(ctx, monitor.Config{
+		Filter: f, Interval: fl.intervalD, Top: fl.top, Stack: fl.stack, JSON: fl.jsonOut,
+		Metrics: fl.metrics, MaxKeys: fl.maxKeys, Count: fl.count, Duration: fl.durationD,
+		Out: stdout, Log: stderr, Terminal: isTerminal(stdout),
+	})
+	var bad *monitor.BadMetricsAddr
+	if errors.As(err, &bad) {
+		return usageError{err}
 	}
-	namesc := make(chan names, 1)
-	go func() {
-		var n names
-		if spec, err := kernel.BTF(); err == nil {
-			if r, err := kernel.LoadReasons(spec); err == nil {
-				n.reason = r.Name
-			} else {
-				n.warn = append(n.warn, fmt.Sprintf("%v: drop reasons are shown as numbers", err))
-			}
-		}
-		if syms, err := kernel.LoadSymbols(); err == nil {
-			n.symbol = syms.Symbolize
-		} else {
-			n.warn = append(n.warn, fmt.Sprintf("%v: drop locations are shown as addresses", err))
-		}
-		namesc <- n
-	}()
-
-	var srv interface{ Close() error }
-	var metrics *output.Metrics
-	if fl.metrics != "" {
-		// The metrics need the mode, known after attaching; listen first
-		// anyway so that a busy address fails before anything is loaded.
-		metrics = output.NewMetrics(event.KfreeSkb.String(), "", fl.maxKeys)
-		s, err := output.ServeMetrics(fl.metrics, metrics.Handler())
-		if err != nil {
-			return usageError{fmt.Errorf("--metrics %q: %v", fl.metrics, err)}
-		}
-		srv = s
-		defer srv.Close()
-	}
-
-	dr, err := probedrops.Open(probedrops.Options{Filter: f, Stack: fl.stack, MaxKeys: fl.maxKeys})
-	if err != nil {
-		return err
-	}
-	defer dr.Close()
-	var namer drops.Namer
-	if fl.stack {
-		namer.Stack = dr.Stack
-	}
-	if metrics != nil {
-		metrics.SetMode(string(dr.Mode))
-	}
-	start := time.Now()
-	agg := drops.New(namer, start)
-	namesReady := false
-
-	var out output.DropsRenderer
-	if fl.jsonOut {
-		out = output.NewDropsJSON(stdout)
-	} else {
-		stackTop := 0
-		if fl.stack {
-			stackTop = 5
-		}
-		out = output.NewDropsText(stdout, fl.top, stackTop, isTerminal(stdout))
-	}
-	where := ""
-	if fl.metrics != "" {
-		where = ", metrics at http://" + fl.metrics + "/metrics"
-	}
-	fmt.Fprintf(stderr, "begin trace... (counting drops at skb:kfree_skb via %s, filter: %s, every %s%s; Ctrl-C to stop)\n",
-		dr.Mode, f, fl.intervalD, where)
-
-	var deadline <-chan time.Time
-	if fl.durationD > 0 {
-		t := time.NewTimer(fl.durationD)
-		defer t.Stop()
-		deadline = t.C
-	}
-	tick := time.NewTicker(fl.intervalD)
-	defer tick.Stop()
-
-	var buf []event.DropCount
-	intervals := 0
-	report := func() error {
-		if !namesReady {
-			n := <-namesc
-			for _, w := range n.warn {
-				fmt.Fprintf(stderr, "skbtrail: warning: %s\n", w)
-			}
-			agg.Namer.Reason, agg.Namer.Symbol, namesReady = n.reason, n.symbol, true
-		}
-		var err error
-		buf, err = dr.Read(buf)
-		if err != nil {
-			if metrics != nil {
-				metrics.ReadError()
-			}
-			return fmt.Errorf("read drop counts: %w", err)
-		}
-		iv := agg.Update(time.Now(), buf, dr.Full())
-		intervals++
-		if metrics != nil {
-			metrics.Update(agg.Totals(), iv)
-		}
-		// Make room when the map is filling up: forget keys idle for a
-		// minute's worth of intervals.
-		if iv.Keys > dr.MaxKeys*3/4 {
-			idle := max(2, int(time.Minute/fl.intervalD))
-			if err := dr.Delete(agg.Prune(idle)); err != nil {
-				fmt.Fprintf(stderr, "skbtrail: warning: deleting idle keys: %v\n", err)
-			}
-		}
-		if err := out.Interval(iv); err != nil && !errors.Is(err, syscall.EPIPE) {
-			return err
-		}
-		return nil
-	}
-
-	for {
-		select {
-		case <-ctx.Done():
-		case <-deadline:
-		case <-tick.C:
-			if err := report(); err != nil {
-				return err
-			}
-			if fl.count > 0 && intervals >= fl.count {
-				return out.Summary(agg.Totals(), time.Since(start), dr.Full())
-			}
-			continue
-		}
-		break
-	}
-	// The final, partial interval.
-	if err := report(); err != nil {
-		return err
-	}
-	return out.Summary(agg.Totals(), time.Since(start), dr.Full())
+	return err
 }
 
 // isTerminal says whether w is a terminal, where the table is redrawn in

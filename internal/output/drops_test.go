@@ -3,9 +3,6 @@ package output
 import (
 	"bytes"
 	"encoding/json"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -108,38 +105,5 @@ func TestDropsJSON(t *testing.T) {
 				t.Errorf("%s: running sum %d, record says total %d", k, sums[k], rec.Total)
 			}
 		}
-	}
-}
-
-func TestMetrics(t *testing.T) {
-	m := NewMetrics("kfree_skb", "", 4096)
-	m.SetMode("tp_btf")
-	ivs := dropIntervals()
-	m.Update(dropTotals(), ivs[len(ivs)-1])
-	m.ReadError()
-	srv := httptest.NewServer(m.Handler())
-	defer srv.Close()
-	resp, err := http.Get(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	// Only skbtrail's own series: process_* and go_* vary from run to run.
-	var own []string
-	for _, line := range strings.Split(string(body), "\n") {
-		if strings.Contains(line, "skbtrail_") && !strings.Contains(line, "skbtrail_last_update_timestamp_seconds ") {
-			own = append(own, line)
-		}
-	}
-	golden(t, "metrics.txt", []byte(strings.Join(own, "\n")+"\n"))
-	if !strings.Contains(string(body), "process_resident_memory_bytes") {
-		t.Errorf("no process metrics in the scrape")
-	}
-}
-
-func TestServeMetricsBadAddr(t *testing.T) {
-	if _, err := ServeMetrics("256.0.0.1:x", NewMetrics("kfree_skb", "", 1).Handler()); err == nil {
-		t.Fatal("want an error for a bad address")
 	}
 }

@@ -1,4 +1,6 @@
-package output
+// Package metrics is the Prometheus endpoint of `skbtrail drops`: the drop
+// counts of the last interval and skbtrail's own health, served over HTTP.
+package metrics
 
 import (
 	"net"
@@ -41,10 +43,10 @@ type Metrics struct {
 	dDrops, dLost, dKeys, dMaxKeys, dFull, dProbes, dErrors, dLast *prometheus.Desc
 }
 
-// NewMetrics returns Metrics for a drop counter attached to probe with mode
+// New returns Metrics for a drop counter attached to probe with mode
 // (tp_btf, raw_tp; "" until attached, see SetMode) and a kernel map of
 // maxKeys keys.
-func NewMetrics(probe, mode string, maxKeys int) *Metrics {
+func New(probe, mode string, maxKeys int) *Metrics {
 	return &Metrics{
 		probe: probe, mode: mode, maxKeys: maxKeys,
 		dDrops: prometheus.NewDesc("skbtrail_drops_total",
@@ -129,10 +131,10 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
-// ServeMetrics listens on addr (host:port, ":9464") at once, so that a bad
+// Serve listens on addr (host:port, ":9464") at once, so that a bad
 // or busy address is an error before anything is attached, and serves h at
 // /metrics (and a pointer to it at /) until the returned server is closed.
-func ServeMetrics(addr string, h http.Handler) (*http.Server, error) {
+func Serve(addr string, h http.Handler) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
