@@ -1,7 +1,6 @@
 package kernel
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -228,21 +227,8 @@ func (p prober) rawTp() Support {
 // a text symbol (names show even when addresses are hidden), or the first
 // of probeFuncs when kallsyms cannot be read.
 func kernelFunc() string {
-	f, err := os.Open(kallsymsPath)
-	if err != nil {
-		return probeFuncs[0]
-	}
-	defer f.Close()
-	found := map[string]bool{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) == 3 && strings.ContainsAny(fields[1], "tT") {
-			found[fields[2]] = true
-		}
-	}
 	for _, name := range probeFuncs {
-		if found[name] {
+		if has, known := HasSymbol(name); has || !known {
 			return name
 		}
 	}

@@ -47,25 +47,57 @@ type symbol struct {
 	mod  uint16 // index into modules
 }
 
-// LoadSymbols reads the kernel's text symbols from /proc/kallsyms.
+// LoadSymbols returns the kernel's text symbols from /proc/kallsyms. The
+// file is read and parsed once per run (it is large: a second or more
+// under emulation), whoever asks first; every caller shares the result.
 func LoadSymbols() (*Symbols, error) {
+	s, err := loadSymbols()
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// HasSymbol reports whether kallsyms lists a text symbol name; it works
+// when the addresses are hidden too (names are always shown).
+func HasSymbol(name string) (has, known bool) {
+	s, err := loadSymbols()
+	if s == nil {
+		return false, false
+	}
+	_ = err // ErrHiddenAddresses: the names are still there
+	_, has = s.Lookup(name)
+	return has, true
+}
+
+var loadSymbols = sync.OnceValues(func() (*Symbols, error) {
 	f, err := os.Open(kallsymsPath)
 	if err != nil {
 		return nil, fmt.Errorf("read kernel symbols: %w (is /proc mounted?)", err)
 	}
 	defer f.Close()
-	s, err := ParseSymbols(f)
+	s, err := parseSymbols(f)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", kallsymsPath, err)
+		return s, fmt.Errorf("%s: %w", kallsymsPath, err)
 	}
 	return s, nil
-}
+})
 
 // ParseSymbols reads symbols in the format of /proc/kallsyms, one per
 // line: "address type name" and, for a module's symbol, a tab and
 // "[module]". Only text symbols (types t, T, w and W) are kept. It fails on
 // a malformed line, and with ErrHiddenAddresses when every address is 0.
 func ParseSymbols(r io.Reader) (*Symbols, error) {
+	s, err := parseSymbols(r)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// parseSymbols is ParseSymbols, but with hidden addresses it returns the
+// symbols (names, with zero addresses) along with ErrHiddenAddresses.
+func parseSymbols(r io.Reader) (*Symbols, error) {
 	s := &Symbols{modules: []string{""}}
 	var names strings.Builder
 	modIndex := map[string]uint16{}
@@ -114,11 +146,11 @@ func ParseSymbols(r io.Reader) (*Symbols, error) {
 			break
 		}
 	}
+	s.names = names.String()
 	if lines > 0 && !anyAddr {
-		return nil, ErrHiddenAddresses
+		return s, ErrHiddenAddresses
 	}
 
-	s.names = names.String()
 	// Names are stored in file order, so their offsets order equal
 	// addresses and names as the file does: stable, but faster.
 	slices.SortFunc(s.syms, func(a, b symbol) int {
