@@ -279,16 +279,7 @@ func (d *Diagnoser) collect(t *nftrace.Tracer, ino uint32) {
 		h := diag.RuleHit{
 			Netns: ino, Family: e.Family, Table: e.Table, Chain: e.Chain, Handle: e.Handle,
 			Rule: e.Rule, Verdict: e.Verdict, Policy: e.Type == "policy",
-			Packet: event.Packet{
-				Source: event.FromHeaders, Src: e.Packet.Src, Dst: e.Packet.Dst, Proto: e.Packet.Proto,
-				Sport: e.Packet.Sport, Dport: e.Packet.Dport, ICMPType: e.Packet.ICMPType,
-				ICMPCode: e.Packet.ICMPCode, ICMPID: e.Packet.ICMPID, ICMPSeq: e.Packet.ICMPSeq,
-			},
-		}
-		if e.Packet.Src.Is4() {
-			h.Packet.Family = 4
-		} else if e.Packet.Src.Is6() {
-			h.Packet.Family = 6
+			Packet: e.Packet.Event(),
 		}
 		d.mu.Lock()
 		d.hits = append(d.hits, h)

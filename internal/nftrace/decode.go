@@ -9,6 +9,8 @@ import (
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/skbtrail/skbtrail/internal/event"
 )
 
 // Event is one step of a traced packet through the ruleset: a rule that
@@ -48,6 +50,26 @@ type Packet struct {
 	ICMPCode     uint8
 	ICMPID       uint16 // the rest of the ICMP header: id and sequence for echo
 	ICMPSeq      uint16
+}
+
+// Event returns the packet as the probes see one (event.Packet): ports only
+// for TCP and UDP, as the probes read them, so that the filter decides the
+// same for a traced packet as in the kernel (filter.Filter.Match).
+func (p Packet) Event() event.Packet {
+	e := event.Packet{
+		Source: event.FromHeaders, Src: p.Src, Dst: p.Dst, Proto: p.Proto,
+		ICMPType: p.ICMPType, ICMPCode: p.ICMPCode, ICMPID: p.ICMPID, ICMPSeq: p.ICMPSeq,
+	}
+	switch {
+	case p.Src.Is4():
+		e.Family = 4
+	case p.Src.Is6():
+		e.Family = 6
+	}
+	if p.Proto == 6 || p.Proto == 17 {
+		e.Sport, e.Dport = p.Sport, p.Dport
+	}
+	return e
 }
 
 // Attribute numbers of NFT_MSG_TRACE and its verdict, from the kernel's

@@ -20,9 +20,10 @@ import (
 	"time"
 
 	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+
 	"github.com/skbtrail/skbtrail/internal/filter"
 	"github.com/skbtrail/skbtrail/internal/netns"
-	"golang.org/x/sys/unix"
 )
 
 var update = flag.Bool("update", false, "capture trace messages of the host tests into testdata/")

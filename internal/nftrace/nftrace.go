@@ -23,7 +23,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -32,9 +31,10 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+
 	"github.com/skbtrail/skbtrail/internal/filter"
 	"github.com/skbtrail/skbtrail/internal/netns"
-	"golang.org/x/sys/unix"
 )
 
 // TablePrefix starts the name of every table nftrace creates.
@@ -314,7 +314,7 @@ func (t *Tracer) read() {
 				}
 				continue
 			}
-			if !marked[e.ID] && !(e.Packet.Src.IsValid() && matches(t.filter, e.Packet)) {
+			if !marked[e.ID] && !(e.Packet.Src.IsValid() && t.filter.Match(e.Packet.Event())) {
 				continue
 			}
 			e.Time = now
@@ -328,18 +328,6 @@ func (t *Tracer) read() {
 			}
 		}
 	}
-}
-
-// matches reports whether a packet's headers match f, but for f.Dev, which
-// the marking rules check and headers do not tell.
-func matches(f filter.Filter, p Packet) bool {
-	in := func(pf netip.Prefix, a netip.Addr) bool { return !pf.IsValid() || pf.Contains(a) }
-	port := func(want, got uint16) bool { return want == 0 || want == got }
-	return in(f.Saddr, p.Src) && in(f.Daddr, p.Dst) &&
-		(!f.Addr.IsValid() || f.Addr.Contains(p.Src) || f.Addr.Contains(p.Dst)) &&
-		(f.Proto == 0 || f.Proto == p.Proto) &&
-		port(f.Sport, p.Sport) && port(f.Dport, p.Dport) &&
-		(f.Port == 0 || f.Port == p.Sport || f.Port == p.Dport)
 }
 
 // Tables returns the tables nftrace created that exist in the network

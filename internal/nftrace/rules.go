@@ -5,8 +5,9 @@ import (
 	"net/netip"
 
 	"github.com/google/nftables/expr"
-	"github.com/skbtrail/skbtrail/internal/filter"
 	"golang.org/x/sys/unix"
+
+	"github.com/skbtrail/skbtrail/internal/filter"
 )
 
 // Hooks of the marking chains.
