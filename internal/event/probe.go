@@ -29,7 +29,8 @@ const (
 	TCPBadCsum
 	SockRcvqueueFull
 	UDPFailQueueRcvSkb
-	NFObserve // the netfilter observer (bpf/netfilter.c)
+	NFObserve // the netfilter observer (internal/probe/netfilter)
+	// Tracepoints added later go here, in the order of bpf/skbtrail.h.
 	probeMax
 )
 
@@ -80,11 +81,14 @@ func (p Probe) String() string {
 // Func reports whether p is a function-probe record.
 func (p Probe) Func() bool { return p >= FuncEntry && p <= FuncClone }
 
-// Tracepoints lists every tracepoint probe id, in id order.
+// Tracepoints lists every tracepoint probe id, in id order (all ids
+// below probeMax but NFObserve: tracepoints added later come after it).
 func Tracepoints() []Probe {
 	out := make([]Probe, 0, probeMax)
-	for p := NetifReceiveSkb; p < NFObserve; p++ {
-		out = append(out, p)
+	for p := NetifReceiveSkb; p < probeMax; p++ {
+		if p != NFObserve {
+			out = append(out, p)
+		}
 	}
 	return out
 }
