@@ -145,8 +145,8 @@ exec env -i "$chroot" "$r" /skbtrail "$@"`
 
 // TestMinimalRoot runs the binary alone in a root, with an empty
 // environment: `skbtrail check` must see what it sees on the host, a trace
-// must show a ping's story, and `skbtrail drops --metrics` (the DaemonSet's
-// command) must count drops and serve them.
+// with a filter expression must show a ping's story, and `skbtrail drops
+// --metrics` (the DaemonSet's command) must count drops and serve them.
 func TestMinimalRoot(t *testing.T) {
 	needStatic(t)
 	t.Parallel()
@@ -182,7 +182,8 @@ func TestMinimalRoot(t *testing.T) {
 		t.Parallel()
 		p := newPair(t)
 		p.warm(t)
-		args := []string{"--json", "-c", "1", "-p", "icmp", "-s", p.A4, "-d", p.B4, "--duration", durArg(20 * time.Second)}
+		// With a filter expression: compiled by skbtrail itself, no libpcap.
+		args := []string{"--json", "-c", "1", "-p", "icmp", "-s", p.A4, "-d", p.B4, "--duration", durArg(20 * time.Second), "icmp[icmptype] == icmp-echo and dst host " + p.B4}
 		tr := startCmd(t, args, inMinimalRoot(t, root, "", args...))
 		tr.waitBegin()
 		mustPing(t, p.A, p.B4)
