@@ -1,0 +1,388 @@
+package pcapfilter
+
+import "slices"
+
+// The flow graph and its optimization. libpcap optimizes its programs, and
+// an optimization that drops a test also drops its load, which changes
+// what a truncated packet gives (a load beyond the packet rejects it). So
+// that verdicts stay libpcap's, the same transformations run here, on
+// blocks of one test each:
+//
+//   - a test whose outcome a dominating test decides (the same test on the
+//     same value, or == another constant after ==) is jumped over;
+//   - a test on a constant (a mask of 0) is decided;
+//   - a test whose two branches meet is dropped;
+//   - "or" and "and" chains are reordered to test a value again before
+//     loading another (libpcap's or_pullup and and_pullup).
+//
+// The same pass decides that an expression can match nothing ("expression
+// rejects all packets"), as libpcap refuses it.
+
+type blk struct {
+	id     int
+	ret    bool // a return block
+	accept bool
+	t      *test  // a test block
+	node   *bnode // an opaque block: a relation or protochain
+	jt, jf *blk
+
+	level int
+	dom   []uint64 // blocks that dominate this one
+	preds []edge
+}
+
+type edge struct {
+	b     *blk
+	sense bool // the true branch
+}
+
+func (e edge) succ() *blk {
+	if e.sense {
+		return e.b.jt
+	}
+	return e.b.jf
+}
+
+func (e edge) set(s *blk) {
+	if e.sense {
+		e.b.jt = s
+	} else {
+		e.b.jf = s
+	}
+}
+
+type flow struct {
+	blocks      []*blk
+	root        *blk
+	accept, rej *blk
+	opaque      int // value numbers of opaque blocks
+}
+
+func (f *flow) newBlk() *blk {
+	b := &blk{id: len(f.blocks)}
+	f.blocks = append(f.blocks, b)
+	return b
+}
+
+// build makes the blocks of b, going to t or e.
+func (f *flow) build(b *bnode, t, e *blk) *blk {
+	switch b.kind {
+	case bConst:
+		if b.val {
+			return t
+		}
+		return e
+	case bNot:
+		return f.build(b.l, e, t)
+	case bAnd:
+		return f.build(b.l, f.build(b.r, t, e), e)
+	case bOr:
+		return f.build(b.l, t, f.build(b.r, t, e))
+	case bTest:
+		n := f.newBlk()
+		tt := b.t
+		n.t, n.jt, n.jf = &tt, t, e
+		return n
+	}
+	n := f.newBlk()
+	n.node, n.jt, n.jf = b, t, e
+	return n
+}
+
+// sameValue: two blocks test the same value (libpcap's value numbers).
+func (b *blk) sameValue(c *blk) bool {
+	if b.ret || c.ret {
+		return false
+	}
+	if b.t == nil || c.t == nil {
+		return b == c
+	}
+	return b.t.ld == c.t.ld && b.t.hasMask == c.t.hasMask && (!b.t.hasMask || b.t.mask == c.t.mask)
+}
+
+// follow skips blocks whose branches meet.
+func follow(b *blk) *blk {
+	for !b.ret && b.jt == b.jf {
+		b = b.jt
+	}
+	return b
+}
+
+func (f *flow) reachable() []*blk {
+	seen := map[*blk]bool{}
+	var order []*blk // post order: successors first
+	var walk func(b *blk)
+	walk = func(b *blk) {
+		if seen[b] {
+			return
+		}
+		seen[b] = true
+		if !b.ret {
+			walk(b.jt)
+			walk(b.jf)
+		}
+		order = append(order, b)
+	}
+	walk(f.root)
+	return order
+}
+
+// analyse computes levels, predecessors and dominators of the reachable
+// blocks, and returns them in topological order (root first).
+func (f *flow) analyse() []*blk {
+	post := f.reachable()
+	words := (len(f.blocks) + 63) / 64
+	for _, b := range post {
+		b.preds = b.preds[:0]
+		b.level = 0
+		if !b.ret {
+			b.level = 1 + max(b.jt.level, b.jf.level)
+		}
+	}
+	topo := slices.Clone(post)
+	slices.Reverse(topo)
+	for _, b := range topo {
+		if !b.ret {
+			b.jt.preds = append(b.jt.preds, edge{b, true})
+			b.jf.preds = append(b.jf.preds, edge{b, false})
+		}
+	}
+	for _, b := range topo {
+		b.dom = make([]uint64, words)
+		if b == f.root {
+			b.dom[b.id/64] |= 1 << (b.id % 64)
+			continue
+		}
+		for i := range b.dom {
+			b.dom[i] = ^uint64(0)
+		}
+		for _, p := range b.preds {
+			for i := range b.dom {
+				b.dom[i] &= p.b.dom[i]
+			}
+		}
+		b.dom[b.id/64] |= 1 << (b.id % 64)
+	}
+	return topo
+}
+
+func (b *blk) dominatedBy(a *blk) bool { return b.dom[a.id/64]&(1<<(a.id%64)) != 0 }
+
+// edoms computes each edge's dominating edges (itself included).
+func edoms(topo []*blk, root *blk) map[edge][]edge {
+	in := map[*blk][]edge{}
+	out := map[edge][]edge{}
+	for _, b := range topo {
+		if b.ret {
+			continue
+		}
+		var base []edge
+		if b != root {
+			for i, p := range b.preds {
+				pe := out[p]
+				if i == 0 {
+					base = slices.Clone(pe)
+					continue
+				}
+				base = slices.DeleteFunc(base, func(e edge) bool { return !slices.Contains(pe, e) })
+			}
+		}
+		in[b] = base
+		for _, s := range []bool{true, false} {
+			e := edge{b, s}
+			out[e] = append(slices.Clone(base), e)
+		}
+	}
+	return out
+}
+
+// foldEdge: where child goes when the dominating edge d was taken, or nil
+// if d does not decide it.
+func foldEdge(child *blk, d edge) *blk {
+	if child.ret || child.t == nil || d.b.t == nil || !child.sameValue(d.b) {
+		return nil
+	}
+	if child.t.op != d.b.t.op {
+		return nil
+	}
+	if child.t.k == d.b.t.k {
+		if d.sense {
+			return child.jt
+		}
+		return child.jf
+	}
+	if d.sense && child.t.op == opJEQ {
+		return child.jf
+	}
+	return nil
+}
+
+// constant decides a test of a constant value: a mask of 0.
+func constant(b *blk) bool {
+	if b.ret || b.t == nil || !b.t.hasMask || b.t.mask != 0 || b.jt == b.jf {
+		return false
+	}
+	var c bool
+	switch b.t.op {
+	case opJEQ:
+		c = 0 == b.t.k
+	case opJGT:
+		c = false
+	case opJGE:
+		c = b.t.k == 0
+	case opJSET:
+		c = false
+	}
+	if c {
+		b.jf = b.jt
+	} else {
+		b.jt = b.jf
+	}
+	return true
+}
+
+func (f *flow) optimize() {
+	for range 1000 {
+		done := true
+		topo := f.analyse()
+		for _, b := range topo {
+			if constant(b) {
+				done = false
+			}
+		}
+		if !done {
+			continue
+		}
+		ed := edoms(topo, f.root)
+		byLevel := slices.Clone(topo)
+		slices.SortStableFunc(byLevel, func(a, b *blk) int { return a.level - b.level })
+		for _, b := range byLevel {
+			if b.ret {
+				continue
+			}
+			for _, s := range []bool{true, false} {
+				if f.optJ(edge{b, s}, ed[edge{b, s}]) {
+					done = false
+				}
+			}
+		}
+		if !done {
+			continue
+		}
+		topo = f.analyse()
+		byLevel = slices.Clone(topo)
+		slices.SortStableFunc(byLevel, func(a, b *blk) int { return a.level - b.level })
+		for _, b := range byLevel {
+			if b.ret || b == f.root {
+				continue
+			}
+			if f.pullup(b, false) || f.pullup(b, true) {
+				done = false
+				break
+			}
+		}
+		if done {
+			break
+		}
+	}
+	f.root = follow(f.root)
+}
+
+// optJ moves edge e past blocks whose outcome is known.
+func (f *flow) optJ(e edge, doms []edge) bool {
+	changed := false
+	for {
+		s := e.succ()
+		if s.ret {
+			return changed
+		}
+		if s.jt == s.jf {
+			e.set(s.jt)
+			changed = true
+			continue
+		}
+		moved := false
+		for _, d := range doms {
+			if t := foldEdge(s, d); t != nil {
+				e.set(t)
+				changed, moved = true, true
+				break
+			}
+		}
+		if !moved {
+			return changed
+		}
+	}
+}
+
+// pullup is libpcap's or_pullup (and, with isAnd, and_pullup): in a chain
+// of blocks going to the same place on success (or failure), a later test
+// of the value the predecessors tested moves up before the first test of
+// another value.
+func (f *flow) pullup(b *blk, isAnd bool) bool {
+	if len(b.preds) == 0 {
+		return false
+	}
+	val := b.preds[0].b
+	for _, p := range b.preds[1:] {
+		if !p.b.sameValue(val) {
+			return false
+		}
+	}
+	same := func(x *blk) *blk { // the branch the chain shares
+		if isAnd {
+			return x.jf
+		}
+		return x.jt
+	}
+	next := func(x *blk) *blk {
+		if isAnd {
+			return x.jt
+		}
+		return x.jf
+	}
+	setNext := func(x, to *blk) {
+		if isAnd {
+			x.jt = to
+		} else {
+			x.jf = to
+		}
+	}
+	var parent *blk // whose next is diff; nil at the top
+	diff := b
+	for {
+		if diff.ret || same(diff) != same(b) || !diff.dominatedBy(b) {
+			return false
+		}
+		if !diff.sameValue(val) {
+			break
+		}
+		parent = diff
+		diff = next(diff)
+	}
+	var sparent = diff
+	samep := next(diff)
+	for {
+		if samep.ret || same(samep) != same(b) || !samep.dominatedBy(b) {
+			return false
+		}
+		if samep.sameValue(val) {
+			break
+		}
+		sparent = samep
+		samep = next(samep)
+	}
+	pull := samep
+	setNext(sparent, next(pull))
+	setNext(pull, diff)
+	if parent == nil {
+		for _, p := range b.preds {
+			if p.succ() == b {
+				p.set(pull)
+			}
+		}
+	} else {
+		setNext(parent, pull)
+	}
+	return true
+}
