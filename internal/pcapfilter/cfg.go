@@ -26,6 +26,7 @@ type blk struct {
 	node   *bnode // an opaque block: a relation or protochain
 	jt, jf *blk
 
+	late  bool // decided after the flow optimization (see late)
 	level int
 	dom   []uint64 // blocks that dominate this one
 	preds []edge
@@ -102,10 +103,16 @@ func (b *blk) sameValue(c *blk) bool {
 
 // follow skips blocks whose branches meet.
 func follow(b *blk) *blk {
-	for !b.ret && b.jt == b.jf {
+	for b.skippable() {
 		b = b.jt
 	}
 	return b
+}
+
+// skippable: a block whose branches meet, but protochain's, whose loop
+// libpcap keeps (its loads too) whatever follows it.
+func (b *blk) skippable() bool {
+	return !b.ret && b.jt == b.jf && (b.node == nil || b.node.kind != bChain)
 }
 
 func (f *flow) reachable() []*blk {
@@ -217,28 +224,57 @@ func foldEdge(child *blk, d edge) *blk {
 	return nil
 }
 
-// constant decides a test of a constant value: a mask of 0.
+// constant decides the tests libpcap's first optimization pass decides:
+// "jset #0" never holds, "jset #0xffffffff" of a whole value always does.
 func constant(b *blk) bool {
-	if b.ret || b.t == nil || !b.t.hasMask || b.t.mask != 0 || b.jt == b.jf {
+	if b.ret || b.t == nil || b.jt == b.jf || b.t.op != opJSET {
 		return false
 	}
-	var c bool
-	switch b.t.op {
-	case opJEQ:
-		c = 0 == b.t.k
-	case opJGT:
-		c = false
-	case opJGE:
-		c = b.t.k == 0
-	case opJSET:
-		c = false
-	}
-	if c {
-		b.jf = b.jt
-	} else {
+	switch {
+	case b.t.k == 0:
 		b.jt = b.jf
+	case b.t.k == 0xffffffff && !b.t.hasMask:
+		b.jf = b.jt
+	default:
+		return false
 	}
 	return true
+}
+
+// late is the outcome of a block that libpcap decides only when it folds
+// constants, after it has moved the jumps: a relation whose sides fold to
+// constants ("32 = -0", "x * 0 = 1"), a test of a value masked with 0.
+// Such a block is then passed over, but what leads to it stays.
+func late(b *blk) (val, ok bool) {
+	switch {
+	case b.ret:
+	case b.t != nil && b.t.hasMask && b.t.mask == 0:
+		switch b.t.op {
+		case opJEQ:
+			return b.t.k == 0, true
+		case opJGT:
+			return false, true
+		case opJGE:
+			return b.t.k == 0, true
+		}
+		return false, true
+	case b.node != nil && b.node.kind == bRel:
+		x, ok1 := constValue(b.node.rel.a0)
+		y, ok2 := constValue(b.node.rel.a1)
+		if ok1 && ok2 {
+			var c bool
+			switch b.node.rel.op {
+			case opJEQ:
+				c = x == y
+			case opJGT:
+				c = x > y
+			case opJGE:
+				c = x >= y
+			}
+			return c != b.node.rel.neg, true
+		}
+	}
+	return false, false
 }
 
 func (f *flow) optimize() {
@@ -285,7 +321,27 @@ func (f *flow) optimize() {
 			break
 		}
 	}
+	for _, b := range f.blocks {
+		if v, ok := late(b); ok && !b.ret {
+			if v {
+				b.jf = b.jt
+			} else {
+				b.jt = b.jf
+			}
+			b.late = true
+		}
+	}
+	// libpcap's opt_root: from the root, pass every block whose branches
+	// meet.
 	f.root = follow(f.root)
+}
+
+// skipLate passes the blocks decided late.
+func skipLate(b *blk) *blk {
+	for b.late {
+		b = b.jt
+	}
+	return b
 }
 
 // optJ moves edge e past blocks whose outcome is known.
@@ -296,7 +352,7 @@ func (f *flow) optJ(e edge, doms []edge) bool {
 		if s.ret {
 			return changed
 		}
-		if s.jt == s.jf {
+		if s.skippable() {
 			e.set(s.jt)
 			changed = true
 			continue

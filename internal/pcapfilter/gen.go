@@ -119,6 +119,10 @@ func (g *gen) bool(b *bnode, t, f int) {
 }
 
 func (g *gen) load(ld load) {
+	if ld.length {
+		g.emit(ldLen, 0)
+		return
+	}
 	if ld.ind {
 		g.emit(ldxMSH, 0)
 		g.emit(ldInd|sizeCode(ld.size), ld.off)
@@ -307,15 +311,21 @@ func generate(b *bnode) (prog []bpf.RawInstruction, ok bool) {
 	f := &flow{}
 	f.accept, f.rej = f.newBlk(), f.newBlk()
 	f.accept.ret, f.accept.accept, f.rej.ret = true, true, true
-	f.root = f.build(normalize(b), f.accept, f.rej)
-	f.optimize()
-	if f.root == f.rej {
-		return nil, false
+	if hasChain(b) {
+		// libpcap does not optimize a program with protochain (its
+		// loop jumps back), nor refuse one that rejects everything.
+		f.root = f.build(b, f.accept, f.rej)
+	} else {
+		f.root = f.build(normalize(b), f.accept, f.rej)
+		f.optimize()
+		if f.root == f.rej {
+			return nil, false
+		}
 	}
 	g := &gen{}
 	labels := map[*blk]int{}
 	lbl := func(b *blk) int {
-		b = follow(b)
+		b = skipLate(b)
 		l, ok := labels[b]
 		if !ok {
 			l = g.label()
@@ -325,7 +335,7 @@ func generate(b *bnode) (prog []bpf.RawInstruction, ok bool) {
 	}
 	for _, b := range f.blocks {
 		if !b.ret {
-			b.jt, b.jf = follow(b.jt), follow(b.jf)
+			b.jt, b.jf = skipLate(b.jt), skipLate(b.jf)
 		}
 	}
 	order := f.reachable()
@@ -353,6 +363,18 @@ func generate(b *bnode) (prog []bpf.RawInstruction, ok bool) {
 	return g.assemble(), true
 }
 
+func hasChain(b *bnode) bool {
+	switch b.kind {
+	case bChain:
+		return true
+	case bAnd, bOr:
+		return hasChain(b.l) || hasChain(b.r)
+	case bNot:
+		return hasChain(b.l)
+	}
+	return false
+}
+
 // normalize rewrites b the way libpcap's peephole optimizer rewrites its
 // blocks, so that the flow optimization sees the same tests: a relation
 // of a load (and a mask) with a constant is a test; "x & m = 0" is "not
@@ -371,10 +393,13 @@ func normalize(b *bnode) *bnode {
 			return not(&bnode{kind: bTest, t: t})
 		}
 	case bRel:
-		r := b.rel
+		b0 := b
+		r := &relation{a0: simplify(b.rel.a0), a1: simplify(b.rel.a1), op: b.rel.op, neg: b.rel.neg}
+		lit := b.rel.a0.kind == aNum && b.rel.a1.kind == aNum // decided early; others late
+		b = &bnode{kind: bRel, rel: r}
 		x, ok1 := constValue(r.a0)
 		y, ok2 := constValue(r.a1)
-		if ok1 && ok2 {
+		if ok1 && ok2 && lit {
 			var c bool
 			switch r.op {
 			case opJEQ:
@@ -386,8 +411,8 @@ func normalize(b *bnode) *bnode {
 			}
 			return &bnode{kind: bConst, val: c != r.neg}
 		}
-		if ok2 && r.a1.kind == aNum {
-			a0 := r.a0
+		if orig := b0.rel; orig.a1.kind == aNum {
+			a0 := orig.a0
 			t := test{op: r.op, k: r.a1.k}
 			if a0.kind == aBin && a0.alu == aluAND && a0.b.kind == aNum {
 				t.hasMask, t.mask = true, a0.b.k
@@ -406,8 +431,54 @@ func normalize(b *bnode) *bnode {
 	return b
 }
 
+// simplify folds constants as libpcap's optimizer does, which also drops
+// the loads whose value no longer matters: x * 0 and x & 0 are 0, so are
+// 0 << x, 0 / x and the like; x + 0 and 0 + x are x.
+func simplify(a *arith) *arith {
+	switch a.kind {
+	case aNeg:
+		x := simplify(a.a)
+		if x.kind == aNum {
+			return &arith{kind: aNum, k: -x.k}
+		}
+		return &arith{kind: aNeg, a: x}
+	case aLoad:
+		c := *a
+		c.a = simplify(a.a)
+		return &c
+	case aBin:
+		x, y := simplify(a.a), simplify(a.b)
+		if x.kind == aNum && y.kind == aNum {
+			if v, ok := alu(a.alu, x.k, y.k); ok {
+				return &arith{kind: aNum, k: v}
+			}
+		}
+		if y.kind == aNum && y.k == 0 {
+			switch a.alu {
+			case aluADD, aluLSH, aluRSH, aluOR, aluXOR:
+				return x
+			case aluMUL, aluAND:
+				return y
+			}
+		}
+		if x.kind == aNum && x.k == 0 {
+			switch a.alu {
+			case aluADD, aluOR, aluXOR:
+				return y
+			case aluMUL, aluDIV, aluMOD, aluAND, aluLSH, aluRSH:
+				return x
+			}
+		}
+		return &arith{kind: aBin, alu: a.alu, a: x, b: y}
+	}
+	return a
+}
+
 // directLoad: a load at a constant index, as a test's load.
 func directLoad(a *arith) (load, bool) {
+	if a.kind == aLen {
+		return load{length: true}, true
+	}
 	if a.kind != aLoad || a.a.kind != aNum || a.a.k >= maxDirect {
 		return load{}, false
 	}

@@ -9,9 +9,10 @@ package pcapfilter
 // load reads size bytes at off from the IP header, or (ind) from the
 // transport header of an IPv4 packet: X = 4*(ip[0]&0xf), then [X+off].
 type load struct {
-	size int
-	off  uint32
-	ind  bool
+	size   int
+	off    uint32
+	ind    bool
+	length bool // not a load: the packet's length ("len")
 }
 
 // Jump operations of a test (classic BPF's).

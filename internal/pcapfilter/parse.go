@@ -92,14 +92,69 @@ var ipProtos = map[string]uint32{
 	"IPSEC-ESP": 50, "IPSEC-AH": 51, "IPv6-ICMP": 58, "OSPFIGP": 89, "PIM": 103, "VRRP": 112, "SCTP": 132,
 }
 
-// portNames are the service names "port" and "portrange" know; each
-// stands for its number over TCP, UDP and SCTP alike.
-var portNames = map[string]uint32{
-	"ftp-data": 20, "ftp": 21, "ssh": 22, "telnet": 23, "smtp": 25, "domain": 53, "bootps": 67,
-	"bootpc": 68, "tftp": 69, "http": 80, "www": 80, "kerberos": 88, "pop3": 110, "sunrpc": 111,
-	"ntp": 123, "imap": 143, "imap2": 143, "snmp": 161, "snmp-trap": 162, "bgp": 179, "ldap": 389,
-	"https": 443, "syslog": 514, "submission": 587, "ldaps": 636, "imaps": 993, "pop3s": 995,
-	"openvpn": 1194, "radius": 1812, "nfs": 2049, "mysql": 3306, "postgresql": 5432,
+// service is a port name's number and the protocols it is registered for.
+type service struct {
+	port     uint32
+	tcp, udp bool
+}
+
+// portNames are the service names "port" and "portrange" know, as
+// Debian's /etc/services registers them (libpcap looks them up there): a
+// name registered for TCP only does not go with "udp port".
+var portNames = map[string]service{
+	"ftp-data": {20, true, false}, "ftp": {21, true, false}, "ssh": {22, true, false},
+	"telnet": {23, true, false}, "smtp": {25, true, false}, "domain": {53, true, true},
+	"bootps": {67, false, true}, "bootpc": {68, false, true}, "tftp": {69, false, true},
+	"http": {80, true, false}, "www": {80, true, false}, "kerberos": {88, true, true},
+	"pop3": {110, true, false}, "sunrpc": {111, true, true}, "ntp": {123, false, true},
+	"imap2": {143, true, false}, "imap": {143, true, false}, "snmp": {161, true, true},
+	"snmp-trap": {162, true, true}, "bgp": {179, true, false}, "ldap": {389, true, true},
+	"https": {443, true, true}, "syslog": {514, false, true}, "submission": {587, true, false},
+	"ldaps": {636, true, true}, "imaps": {993, true, false}, "pop3s": {995, true, false},
+	"openvpn": {1194, true, true}, "radius": {1812, true, true}, "nfs": {2049, true, true},
+	"mysql": {3306, true, false}, "postgresql": {5432, true, false},
+}
+
+// nameToPort is a port name's (or number's) port and protocol (6, 17, or
+// 0 for both).
+func nameToPort(s string) (uint32, uint32, bool) {
+	if sv, ok := portNames[s]; ok {
+		switch {
+		case sv.tcp && sv.udp:
+			return sv.port, 0, true
+		case sv.tcp:
+			return sv.port, 6, true
+		}
+		return sv.port, 17, true
+	}
+	if isDigits(s) {
+		n, err := strconv.ParseUint(s, 10, 32)
+		return uint32(n), 0, err == nil
+	}
+	return 0, 0, false
+}
+
+// portOf narrows a named port's protocol by the qualifier, as libpcap does.
+func portOf(pr proto, real uint32, what, name string) uint32 {
+	names := map[uint32]string{6: "tcp", 17: "udp"}
+	switch pr {
+	case pUDP:
+		if real == 6 {
+			semf("%s '%s' is tcp", what, name)
+		}
+		return 17
+	case pTCP:
+		if real == 17 {
+			semf("%s '%s' is udp", what, name)
+		}
+		return 6
+	case pSCTP:
+		if real != 0 {
+			semf("%s '%s' is %s", what, name, names[real])
+		}
+		return 132
+	}
+	return real
 }
 
 // parser is a recursive-descent parser for pcap-filter(7) with the
@@ -368,6 +423,9 @@ func (p *parser) nid(q qual) *bnode {
 	case t.kind == tEID:
 		semf("%s", linkError(t.text, "filter by device with --dev").Error())
 	case t.kind == tHID:
+		if q.a == aUndef {
+			fail()
+		}
 		if n := p.peek(); n.op("/") {
 			p.next()
 			m := p.next()
@@ -475,8 +533,13 @@ func need(a *arith) int {
 	return 1
 }
 
-// binary operators by precedence, lowest first (C's).
-var precedence = [][]string{{"|"}, {"^"}, {"&"}, {"<<", ">>"}, {"+", "-"}, {"*", "/", "%"}}
+// binary operators by precedence, lowest first. "%" and "^" are not among
+// them: libpcap's grammar gives them no precedence, so yacc always shifts
+// them: the left operand is the operand just before, the right one all
+// that follows ("a + b % c + d" is a + (b % (c + d)), "-a % b" is
+// -(a % b)). Unary minus binds tighter than the others ("-a / b" is
+// (-a) / b).
+var precedence = [][]string{{"|"}, {"&"}, {"<<", ">>"}, {"+", "-"}, {"*", "/"}}
 
 var aluOps = map[string]uint16{"|": aluOR, "^": aluXOR, "&": aluAND, "<<": aluLSH, ">>": aluRSH,
 	"+": aluADD, "-": aluSUB, "*": aluMUL, "/": aluDIV, "%": aluMOD}
@@ -501,7 +564,13 @@ func (p *parser) arith(lvl int) (*arith, *bnode) {
 		}
 		p.next()
 		b, cb := p.arith(lvl + 1)
-		op := aluOps[found]
+		a, c = p.binary(aluOps[found], a, c, b, cb)
+	}
+}
+
+// binary makes a op b, refusing what libpcap refuses.
+func (p *parser) binary(op uint16, a *arith, c *bnode, b *arith, cb *bnode) (*arith, *bnode) {
+	{
 		if k, ok := firstImm(b); ok {
 			switch {
 			case op == aluDIV && k == 0:
@@ -512,10 +581,23 @@ func (p *parser) arith(lvl int) (*arith, *bnode) {
 				semf("shift by more than 31 bits")
 			}
 		}
-		if k, ok := constValue(b); ok && k == 0 && (op == aluDIV || op == aluMOD) {
-			semf("division by zero") // as libpcap's optimizer finds when it folds constants
+		// What libpcap's optimizer finds when it folds constants.
+		if k, ok := constValue(b); ok {
+			switch {
+			case op == aluDIV && k == 0:
+				semf("division by zero")
+			case op == aluMOD && k == 0:
+				semf("modulus by zero")
+			case (op == aluLSH || op == aluRSH) && k > 31 && simplify(a).kind != aNum:
+				// (a constant shifted by more is folded to 0)
+				semf("shift by more than 31 bits")
+			}
 		}
-		a, c = &arith{kind: aBin, alu: op, a: a, b: b}, and(c, cb)
+		// libpcap keeps the protocol checks of the left operand only
+		// (gen_arth returns a0 with its checks): "32 << ip[20] = 0"
+		// does not require IPv4.
+		_ = cb
+		return &arith{kind: aBin, alu: op, a: a, b: b}, c
 	}
 }
 
@@ -553,12 +635,23 @@ func constValue(a *arith) (uint32, bool) {
 }
 
 func (p *parser) unary() (*arith, *bnode) {
-	t := p.peek()
-	switch {
-	case t.op("-"):
+	if p.peek().op("-") {
 		p.next()
 		a, c := p.unary()
 		return &arith{kind: aNeg, a: a}, c
+	}
+	a, c := p.primary()
+	if t := p.peek(); t.op("^") || t.op("%") {
+		p.next()
+		b, cb := p.arith(0)
+		return p.binary(aluOps[t.text], a, c, b, cb)
+	}
+	return a, c
+}
+
+func (p *parser) primary() (*arith, *bnode) {
+	t := p.peek()
+	switch {
 	case t.op("("):
 		p.next()
 		a, c := p.arith(0)
@@ -724,18 +817,20 @@ func genName(name string, q qual) *bnode {
 		}
 		semf("host and network names are not looked up: write the address instead of %q", name)
 	case aPort:
-		pr := portProto(q.p, "port")
-		v, ok := portNames[name]
+		portProto(q.p, "port")
+		v, real, ok := nameToPort(name)
 		if !ok {
 			semf("unknown port '%s'", name)
 		}
+		pr := portOf(q.p, real, "port", name)
 		return or(port6(v, v, pr, q.d), port4(v, v, pr, q.d))
 	case aPortrange:
-		pr := portProto(q.p, "portrange")
-		lo, hi := portRange(name)
+		portProto(q.p, "portrange")
+		lo, hi, real := portRange(name)
 		if lo > hi {
 			lo, hi = hi, lo
 		}
+		pr := portOf(q.p, real, "port in range", name)
 		return or(port6(lo, hi, pr, q.d), port4(lo, hi, pr, q.d))
 	case aGateway:
 		semf("%s", linkError("gateway", "filter by host and device").Error())
@@ -759,29 +854,40 @@ func genName(name string, q qual) *bnode {
 	return nil
 }
 
-func portRange(name string) (uint32, uint32) {
-	one := func(s string) uint32 {
-		if v, ok := portNames[s]; ok {
-			return v
-		}
-		n, err := strconv.ParseUint(s, 10, 32)
-		if err != nil {
+// portRange parses "a-b" (numbers or names, split at the first dash).
+func portRange(name string) (uint32, uint32, uint32) {
+	i := strings.IndexByte(name, '-')
+	if i < 0 {
+		semf("unknown port in range '%s'", name)
+	}
+	a, b := name[:i], name[i+1:]
+	if isDigits(a) && isDigits(b) {
+		lo, err1 := strconv.ParseUint(a, 10, 32)
+		hi, err2 := strconv.ParseUint(b, 10, 32)
+		if err1 != nil || err2 != nil {
 			semf("unknown port in range '%s'", name)
 		}
-		if n > 65535 {
-			semf("illegal port number %d > 65535", n)
+		for _, v := range []uint64{lo, hi} {
+			if v > 65535 {
+				semf("illegal port number %d > 65535", v)
+			}
 		}
-		return uint32(n)
+		return uint32(lo), uint32(hi), 0
 	}
-	if v, ok := portNames[name]; ok {
-		return v, v
+	lo, p1, ok1 := nameToPort(a)
+	hi, p2, ok2 := nameToPort(b)
+	if !ok1 || !ok2 {
+		semf("unknown port in range '%s'", name)
 	}
-	// The first dash splits the range.
-	if i := strings.IndexByte(name, '-'); i >= 0 {
-		return one(name[:i]), one(name[i+1:])
+	for _, v := range []uint32{lo, hi} {
+		if v > 65535 {
+			semf("illegal port number %d > 65535", v)
+		}
 	}
-	semf("unknown port in range '%s'", name)
-	return 0, 0
+	if p1 != p2 {
+		p1 = 0
+	}
+	return lo, hi, p1
 }
 
 func isDigits(s string) bool {
