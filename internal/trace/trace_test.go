@@ -8,6 +8,7 @@ import (
 
 	"github.com/skbtrail/skbtrail/internal/diag"
 	"github.com/skbtrail/skbtrail/internal/event"
+	"github.com/skbtrail/skbtrail/internal/pcapfilter"
 	"github.com/skbtrail/skbtrail/internal/probe"
 	"github.com/skbtrail/skbtrail/internal/track"
 )
@@ -171,6 +172,24 @@ func TestLateSocketEventJoinsSettlingStory(t *testing.T) {
 		d.add(&track.Story{Events: []event.Event{c.e}})
 		if joined := len(story.Events) == n+1 && len(d.queue) == q; joined != c.join {
 			t.Errorf("%s: joined %v, want %v (story %d events, queue %d)", c.name, joined, c.join, len(story.Events), len(d.queue))
+		}
+	}
+}
+
+func TestExprRejectsLookups(t *testing.T) {
+	for _, c := range []struct {
+		expr  string
+		shown bool
+	}{{"udp and dst host 198.18.0.2", true}, {"tcp", false}, {"udp and ip[8] < 10", false}} {
+		prog, err := pcapfilter.Compile(c.expr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, out := newRunner(Config{Basic: true, Expr: c.expr, ExprBPF: prog})
+		r.handle(rec(t, probe.FibTableLookup, 0, 1))
+		r.handle(rec(t, "net_dev_queue", 0x30, 2)) // would claim it
+		if got := len(out.events) == 2; got != c.shown {
+			t.Errorf("%q: events %v, want the lookup shown: %v", c.expr, out.events, c.shown)
 		}
 	}
 }
