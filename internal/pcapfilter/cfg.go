@@ -442,3 +442,50 @@ func (f *flow) pullup(b *blk, isAnd bool) bool {
 	}
 	return true
 }
+
+// intern merges blocks that make the same test with the same successors
+// (libpcap's intern_blocks): the alternatives of "port 53" for TCP, UDP
+// and SCTP end in the same port tests. It changes no verdict.
+func (f *flow) intern() {
+	type key struct {
+		t      test
+		jt, jf *blk
+	}
+	for changed := true; changed; {
+		changed = false
+		canon := map[key]*blk{}
+		repl := map[*blk]*blk{}
+		for _, b := range f.reachable() { // successors first
+			if b.ret || b.t == nil {
+				continue
+			}
+			if r, ok := repl[b.jt]; ok {
+				b.jt = r
+			}
+			if r, ok := repl[b.jf]; ok {
+				b.jf = r
+			}
+			k := key{*b.t, b.jt, b.jf}
+			if c, ok := canon[k]; ok && c != b {
+				repl[b] = c
+				changed = true
+				continue
+			}
+			canon[k] = b
+		}
+		for _, b := range f.blocks {
+			if b.ret {
+				continue
+			}
+			if r, ok := repl[b.jt]; ok {
+				b.jt = r
+			}
+			if r, ok := repl[b.jf]; ok {
+				b.jf = r
+			}
+		}
+		if r, ok := repl[f.root]; ok {
+			f.root = r
+		}
+	}
+}

@@ -338,6 +338,8 @@ func generate(b *bnode) (prog []bpf.RawInstruction, ok bool) {
 			b.jt, b.jf = skipLate(b.jt), skipLate(b.jf)
 		}
 	}
+	f.intern()
+	f.analyse() // the predecessors
 	order := f.reachable()
 	slices.Reverse(order)
 	rets := 0
@@ -349,6 +351,16 @@ func generate(b *bnode) (prog []bpf.RawInstruction, ok bool) {
 		g.place(lbl(b))
 		t, e := lbl(b.jt), lbl(b.jf)
 		if b.t != nil {
+			// A still holds the value when every way here is a test
+			// of the same value (tests change neither A nor X).
+			reuse := len(b.preds) > 0
+			for _, p := range b.preds {
+				reuse = reuse && p.b.t != nil && p.b.sameValue(b)
+			}
+			if reuse {
+				g.jcond(b.t.op, b.t.k, t, e)
+				continue
+			}
 			g.bool(&bnode{kind: bTest, t: *b.t}, t, e)
 		} else {
 			g.bool(b.node, t, e)
@@ -386,7 +398,7 @@ func normalize(b *bnode) *bnode {
 	case bNot:
 		return not(normalize(b.l))
 	case bTest:
-		if b.t.hasMask && b.t.mask != 0 && b.t.op == opJEQ && b.t.k == 0 {
+		if b.t.hasMask && b.t.op == opJEQ && b.t.k == 0 { // mask 0 too: jset #0 never holds
 			t := b.t
 			t.hasMask, t.op, t.k = false, opJSET, t.mask
 			t.mask = 0
