@@ -14,8 +14,16 @@
 // first fragment; an IPv6 packet's protocol is the next header after the
 // fixed header (or after a fragment header, for "tcp", "ip6 proto" and the
 // like), except with protochain, which follows the header chain. A load
-// beyond the packet rejects it. What needs the link layer (ether, vlan,
-// arp, ...) is refused with a message that says what to use instead.
+// beyond the packet rejects it, and libpcap's optimizations that drop
+// loads are made too, so that a truncated packet gets libpcap's verdict.
+// What needs the link layer (ether, vlan, arp, ...) is refused with a
+// message that says what to use instead.
+//
+// Where skbtrail differs from tcpdump: host and network names are not
+// looked up (write addresses); port names come from a built-in table of
+// Debian's /etc/services; "ip broadcast" knows no netmask, so it is what
+// tcpdump makes reading a file: destination 255.255.255.255 or 0.0.0.0;
+// protochain follows at most 8 headers (libpcap's loop has no bound).
 package pcapfilter
 
 import (

@@ -177,8 +177,14 @@ func syntaxError(int) error { return parseError{"syntax error"} }
 func (e parseError) Error() string { return e.msg }
 func (e semError) Error() string   { return e.msg }
 
+// notIP is the hint for a keyword of another protocol than IP.
+const notIP = "skbtrail traces IP packets only"
+
 func linkError(word, hint string) error {
-	return semError{fmt.Sprintf("%q needs the link layer or a non-IP protocol, which skbtrail's probes do not see (they start at the IP header): %s", word, hint)}
+	if hint == notIP {
+		return semError{fmt.Sprintf("%q is not IP, and skbtrail's probes see IP packets only (from the IP header on)", word)}
+	}
+	return semError{fmt.Sprintf("%q needs the link layer, which skbtrail's probes do not see (they start at the IP header): %s", word, hint)}
 }
 
 func fail()                      { panic(parseError{"syntax error"}) }
