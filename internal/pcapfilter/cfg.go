@@ -1,6 +1,9 @@
 package pcapfilter
 
-import "slices"
+import (
+	"fmt"
+	"slices"
+)
 
 // The flow graph and its optimization. libpcap optimizes its programs, and
 // an optimization that drops a test also drops its load, which changes
@@ -86,19 +89,65 @@ func (f *flow) build(b *bnode, t, e *blk) *blk {
 		return n
 	}
 	n := f.newBlk()
+	if b.kind == bRel && b.rel.neg { // the jump is the relation's; not swaps the branches
+		r := *b.rel
+		r.neg = false
+		b = &bnode{kind: bRel, rel: &r}
+		t, e = e, t
+	}
 	n.node, n.jt, n.jf = b, t, e
 	return n
 }
 
+// jumpOf is what a block's jump compares, as libpcap's optimizer sees it:
+// the value in A (a key standing for its value number), the operation,
+// and the constant or (xk) the value in X. ok is false for blocks that
+// compare nothing the optimizer can relate.
+func (b *blk) jumpOf() (vk string, op uint16, k uint32, xk string, ok bool) {
+	switch {
+	case b.ret:
+		return "", 0, 0, "", false
+	case b.t != nil:
+		t := b.t
+		vk = fmt.Sprintf("%v/%v/%d", t.ld, t.hasMask, t.mask)
+		if t.tag {
+			vk = "rel:" + vk
+		}
+		return vk, t.op, t.k, "", true
+	case b.node.kind == bRel:
+		r := b.node.rel
+		vk = "rel:" + canon(r.a0)
+		if r.a1.kind == aNum {
+			return vk, r.op, r.a1.k, "", true
+		}
+		return vk, r.op, 0, canon(r.a1), true
+	}
+	return "", 0, 0, "", false
+}
+
+// canon names an expression's value: the same for the same computation.
+func canon(a *arith) string {
+	switch a.kind {
+	case aNum:
+		return fmt.Sprintf("#%d", a.k)
+	case aLen:
+		return "len"
+	case aNeg:
+		return "-(" + canon(a.a) + ")"
+	case aLoad:
+		return fmt.Sprintf("ld%d.%d[%s]", a.base, a.size, canon(a.a))
+	}
+	return fmt.Sprintf("(%s %d %s)", canon(a.a), a.alu, canon(a.b))
+}
+
 // sameValue: two blocks test the same value (libpcap's value numbers).
 func (b *blk) sameValue(c *blk) bool {
-	if b.ret || c.ret {
-		return false
+	v1, _, _, _, ok1 := b.jumpOf()
+	v2, _, _, _, ok2 := c.jumpOf()
+	if !ok1 || !ok2 {
+		return b == c && !b.ret
 	}
-	if b.t == nil || c.t == nil {
-		return b == c
-	}
-	return b.t.ld == c.t.ld && b.t.hasMask == c.t.hasMask && (!b.t.hasMask || b.t.mask == c.t.mask)
+	return v1 == v2
 }
 
 // follow skips blocks whose branches meet.
@@ -206,19 +255,18 @@ func edoms(topo []*blk, root *blk) map[edge][]edge {
 // foldEdge: where child goes when the dominating edge d was taken, or nil
 // if d does not decide it.
 func foldEdge(child *blk, d edge) *blk {
-	if child.ret || child.t == nil || d.b.t == nil || !child.sameValue(d.b) {
+	cv, cop, ck, cx, ok1 := child.jumpOf()
+	dv, dop, dk, dx, ok2 := d.b.jumpOf()
+	if !ok1 || !ok2 || cv != dv || cop != dop || (cx == "") != (dx == "") {
 		return nil
 	}
-	if child.t.op != d.b.t.op {
-		return nil
-	}
-	if child.t.k == d.b.t.k {
+	if ck == dk && cx == dx {
 		if d.sense {
 			return child.jt
 		}
 		return child.jf
 	}
-	if d.sense && child.t.op == opJEQ {
+	if d.sense && cop == opJEQ && cx == "" {
 		return child.jf
 	}
 	return nil

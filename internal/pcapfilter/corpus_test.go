@@ -321,6 +321,10 @@ var exprs = []string{
 	"src net 198.18.0.0/15 and dst net 198.18.0.0/15", "dst port 53 and (udp or tcp)", "sctp or igmp or pim",
 	"ah or esp", "ip proto 51 or ip6 proto 51", "port 80 or 443 and host 198.18.0.2",
 	"host 198.18.0.1 and net 198.18 or port 22 and not tcp", "(host 198.18.0.1 or host fd00:1::1) and udp",
+	// found by FuzzAgainstLibpcap
+	"tcp and ip[9] = 17", "ip[9] = 17 and ip[9] = 17", "32 << ip[20] = 0 or ip", "-48 % 48 = 0", "-32 / len = 0",
+	"0 << ip[0] = 0", "sctp or net ::/0", "len / -len ^ len >= len", "protochain 6 and ip and ip or ip",
+	"not ip6 and ip6 protochain 6", "sctp and 32 = (-0)", "32 << -2 = 0", "ip[8] * 0 + ip[9] = 6",
 }
 
 // badExprs are expressions libpcap refuses too (on raw IP).
@@ -335,5 +339,6 @@ var badExprs = []string{
 	"portrange 1-70000", "ip[0] / (1 - 1) = 0", "ip6 net 1.2.3.0/24", "udp port ssh-", "ether[0] = 1",
 	"link[0] = 1", "ip[0] = 1 = 1", "less", "greater foo", "inbound", "ifindex 1", "net 10.0.0.0/33",
 	"net fd00::/129", "1 = 2", "ip[8] = ip6[7]", "ip6[7] = tcp[13]", "udp[0] = ip6[40]",
-	"ip proto esp", "protochain udp", "ip proto ah", "proto icmp", "portrange ftp-data-ssh",
+	"ip proto esp", "protochain udp", "len < len and not len < len", "less 116 and not less 116",
+	"ip or 198.18.0.1", "udp port ftp-data", "len << -2 = 0", "(((48 << 48))) = 0", "((-48 % 48)) = 16", "ip proto ah", "proto icmp", "portrange ftp-data-ssh",
 }

@@ -425,7 +425,7 @@ func normalize(b *bnode) *bnode {
 		}
 		if orig := b0.rel; orig.a1.kind == aNum {
 			a0 := orig.a0
-			t := test{op: r.op, k: r.a1.k}
+			t := test{op: r.op, k: r.a1.k, tag: true}
 			if a0.kind == aBin && a0.alu == aluAND && a0.b.kind == aNum {
 				t.hasMask, t.mask = true, a0.b.k
 				a0 = a0.a

@@ -30,6 +30,9 @@ type test struct {
 	mask    uint32
 	op      uint16
 	k       uint32
+	// tag: made from a relation ("ip[9] = 6"), whose load libpcap's
+	// optimizer numbers apart from the same load of a primitive ("tcp").
+	tag bool
 }
 
 type bkind int
