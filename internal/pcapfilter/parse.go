@@ -793,13 +793,13 @@ func genNum(v uint32, q qual) *bnode {
 		if v > 65535 {
 			semf("illegal port number %d > 65535", v)
 		}
-		return or(port6(v, v, pr, q.d), port4(v, v, pr, q.d))
+		return or(port6(v, v, pr, q.d, false), port4(v, v, pr, q.d, false))
 	case aPortrange:
 		pr := portProto(q.p, "portrange")
 		if v > 65535 {
 			semf("illegal port number %d > 65535", v)
 		}
-		return or(port6(v, v, pr, q.d), port4(v, v, pr, q.d))
+		return or(port6(v, v, pr, q.d, true), port4(v, v, pr, q.d, true))
 	case aGateway:
 		semf("%s", linkError("gateway", "filter by host and device").Error())
 	case aProto:
@@ -829,7 +829,7 @@ func genName(name string, q qual) *bnode {
 			semf("unknown port '%s'", name)
 		}
 		pr := portOf(q.p, real, "port", name)
-		return or(port6(v, v, pr, q.d), port4(v, v, pr, q.d))
+		return or(port6(v, v, pr, q.d, false), port4(v, v, pr, q.d, false))
 	case aPortrange:
 		portProto(q.p, "portrange")
 		lo, hi, real := portRange(name)
@@ -837,7 +837,7 @@ func genName(name string, q qual) *bnode {
 			lo, hi = hi, lo
 		}
 		pr := portOf(q.p, real, "port in range", name)
-		return or(port6(lo, hi, pr, q.d), port4(lo, hi, pr, q.d))
+		return or(port6(lo, hi, pr, q.d, true), port4(lo, hi, pr, q.d, true))
 	case aGateway:
 		semf("%s", linkError("gateway", "filter by host and device").Error())
 	case aProto, aProtochain:
@@ -926,16 +926,16 @@ func portProto(pr proto, what string) uint32 {
 }
 
 // portTest: the port at off (abs, or after the IPv4 header) in lo..hi.
-func portTest(ind bool, off uint32, lo, hi uint32) *bnode {
+func portTest(ind bool, off uint32, lo, hi uint32, rng bool) *bnode {
 	ld := load{size: 2, off: off, ind: ind}
-	if lo == hi {
+	if !rng { // libpcap tests "portrange 53" as a range too
 		return ltest(ld, opJEQ, lo)
 	}
 	return and(ltest(ld, opJGE, lo), not(ltest(ld, opJGT, hi)))
 }
 
-func portDir(ind bool, base uint32, lo, hi uint32, d dir) *bnode {
-	src, dst := func() *bnode { return portTest(ind, base, lo, hi) }, func() *bnode { return portTest(ind, base+2, lo, hi) }
+func portDir(ind bool, base uint32, lo, hi uint32, d dir, rng bool) *bnode {
+	src, dst := func() *bnode { return portTest(ind, base, lo, hi, rng) }, func() *bnode { return portTest(ind, base+2, lo, hi, rng) }
 	switch d {
 	case dSrc:
 		return src()
@@ -949,9 +949,9 @@ func portDir(ind bool, base uint32, lo, hi uint32, d dir) *bnode {
 
 // port4: an IPv4 packet of protocol pr (0: TCP, UDP or SCTP), not a
 // later fragment, with the ports.
-func port4(lo, hi, pr uint32, d dir) *bnode {
+func port4(lo, hi, pr uint32, d dir, rng bool) *bnode {
 	one := func(pr uint32) *bnode {
-		return ands(cmp(1, 9, pr), notLaterFragment(), portDir(true, 0, lo, hi, d))
+		return ands(cmp(1, 9, pr), notLaterFragment(), portDir(true, 0, lo, hi, d, rng))
 	}
 	if pr == 0 {
 		return and(isIP4(), ors(one(132), one(6), one(17)))
@@ -960,8 +960,8 @@ func port4(lo, hi, pr uint32, d dir) *bnode {
 }
 
 // port6: an IPv6 packet whose next header is pr, with the ports.
-func port6(lo, hi, pr uint32, d dir) *bnode {
-	one := func(pr uint32) *bnode { return and(cmp(1, 6, pr), portDir(false, 40, lo, hi, d)) }
+func port6(lo, hi, pr uint32, d dir, rng bool) *bnode {
+	one := func(pr uint32) *bnode { return and(cmp(1, 6, pr), portDir(false, 40, lo, hi, d, rng)) }
 	if pr == 0 {
 		return and(isIP6(), ors(one(132), one(6), one(17)))
 	}
