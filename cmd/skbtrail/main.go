@@ -240,7 +240,7 @@ func configure(fl flags, expr string, stdout, stderr io.Writer) (config, error) 
 		if cfg.ExprProg, err = pcapfilter.Translate(prog); err != nil {
 			return cfg, fmt.Errorf("filter expression %q: %w", expr, err)
 		}
-		cfg.Expr = expr
+		cfg.Expr, cfg.ExprBPF = expr, prog
 	}
 	if fl.snaplen < 1 || fl.snaplen > probe.MaxSnaplen {
 		return cfg, usageError{fmt.Errorf("--snaplen %d: give a number of bytes from 1 to %d", fl.snaplen, probe.MaxSnaplen)}
