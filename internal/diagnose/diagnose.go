@@ -57,11 +57,12 @@ type Diagnoser struct {
 	ctx    diag.Context
 	queue  []queued
 	names  map[uint32]string
-	who    interface{ Who(inode uint32) names.Who } // nil: names only
 	spaces []space                      // the traced namespaces
 	before map[uint32]counters.Snapshot // counters at start, per namespace
 	paths  map[uint32]string            // namespace file of each traced namespace
 	now    map[uint32]read              // latest counters read, per namespace
+
+	who interface{ Who(inode uint32) names.Who } // nil: /run/netns names only
 
 	mu      sync.Mutex
 	hits    []diag.RuleHit // rule trace events, newest last
