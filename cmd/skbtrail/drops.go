@@ -33,6 +33,10 @@ Filter (the same as tracing; checked in the kernel on the dropped packet):
   -p, --proto PROTO         tcp, udp, icmp, icmp6, or a protocol number
       --netns NS            only drops in this network namespace (name under
                             /run/netns, path, or inode number)
+      --pod [NS/]NAME       only drops in this pod's network namespace
+      --container ID|NAME   only drops in this container's network namespace
+      --pid PID             only drops in this process's network namespace
+      --netns-current       only drops in skbtrail's own network namespace
       --dev IFNAME          only drops of packets on this interface
 
 Output:
@@ -45,6 +49,10 @@ Output:
       --metrics ADDR        serve Prometheus metrics at http://ADDR/metrics
                             (e.g. :9464): skbtrail_drops_total{reason,location,
                             netns,device} and skbtrail's own health
+      --metrics-labels pod  add labels pod and pod_namespace to
+                            skbtrail_drops_total (from the netns label, so no
+                            more series: at most --max-keys)
+      --cri-endpoint SOCK   the container runtime's CRI socket, to name pods
       --max-keys N          keys the kernel counts (default 4096); drops of
                             further keys are reported as not counted
 
@@ -65,6 +73,8 @@ Examples:
 
 type dropsFlags struct {
 	f         filter.Options
+	ns        nsFlags
+	labels    string
 	interval  string
 	top       int
 	stack     bool
@@ -81,7 +91,8 @@ type dropsFlags struct {
 // runDrops is `skbtrail drops ARGS`.
 func runDrops(args []string, stdout, stderr io.Writer) error {
 	var fl dropsFlags
-	fs := newFlagSet("skbtrail drops", &fl.f)
+	fs := newFlagSet("skbtrail drops", &fl.f, &fl.ns)
+	fs.StringVar(&fl.labels, "metrics-labels", "", "")
 	fs.StringVarP(&fl.interval, "interval", "i", "1s", "")
 	fs.IntVar(&fl.top, "top", 20, "")
 	fs.BoolVar(&fl.stack, "stack", false, "")
@@ -120,6 +131,17 @@ func runDrops(args []string, stdout, stderr io.Writer) error {
 	if fl.maxKeys < 1 || fl.maxKeys > 1<<20 {
 		return usageError{fmt.Errorf("--max-keys %d: give a number of keys from 1 to 1048576", fl.maxKeys)}
 	}
+	switch fl.labels {
+	case "", "pod":
+	default:
+		return usageError{fmt.Errorf("--metrics-labels %q: the only extra labels are: pod", fl.labels)}
+	}
+	if fl.labels != "" && fl.metrics == "" {
+		return usageError{fmt.Errorf("--metrics-labels goes with --metrics ADDR")}
+	}
+	if err := fl.ns.check(fl.f); err != nil {
+		return err
+	}
 	f, err := filter.Parse(fl.f)
 	if err != nil {
 		return err
@@ -127,12 +149,24 @@ func runDrops(args []string, stdout, stderr io.Writer) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("counting drops needs root (CAP_BPF and CAP_PERFMON): run it with sudo")
 	}
+	o := fl.f
+	res, err := fl.ns.resolve(context.Background(), &o)
+	if err != nil {
+		return err
+	}
+	defer res.Close()
+	if o.Netns != fl.f.Netns {
+		if f, err = filter.Parse(o); err != nil {
+			return err
+		}
+	}
+	notice(res, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err = monitor.Run(ctx, monitor.Config{
 		Filter: f, Interval: fl.intervalD, Top: fl.top, Stack: fl.stack, JSON: fl.jsonOut,
 		Metrics: fl.metrics, MaxKeys: fl.maxKeys, Count: fl.count, Duration: fl.durationD,
-		Out: stdout, Log: stderr, Terminal: isTerminal(stdout),
+		Out: stdout, Log: stderr, Terminal: isTerminal(stdout), Names: res, PodLabels: fl.labels == "pod",
 	})
 	var bad *monitor.BadMetricsAddr
 	if errors.As(err, &bad) {

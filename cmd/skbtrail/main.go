@@ -19,6 +19,7 @@ import (
 	"github.com/skbtrail/skbtrail/internal/diagnose"
 	"github.com/skbtrail/skbtrail/internal/filter"
 	"github.com/skbtrail/skbtrail/internal/kernel"
+	"github.com/skbtrail/skbtrail/internal/names"
 	"github.com/skbtrail/skbtrail/internal/output"
 	"github.com/skbtrail/skbtrail/internal/pcapfilter"
 	"github.com/skbtrail/skbtrail/internal/probe"
@@ -50,8 +51,14 @@ Filter (checked in the kernel; all given must match; IPv4 or IPv6):
   -p, --proto PROTO         tcp, udp, icmp, icmp6, or a protocol number
       --netns NS            only packets in this network namespace: a name
                             under /run/netns, a path, or an inode number
+      --pod [NS/]NAME       only packets in this pod's network namespace
+                            (asks the container runtime: --cri-endpoint)
+      --container ID|NAME   only packets in this container's network
+                            namespace (an id or its prefix, or a name)
+      --pid PID             only packets in this process's network namespace
+      --netns-current       only packets in skbtrail's own network namespace
       --dev IFNAME          only packets on this interface (in any namespace
-                            unless --netns is given)
+                            unless a namespace is chosen)
   EXPR                      a tcpdump filter expression (pcap-filter(7)) on
                             the packet from its IP header on, e.g.
                             'tcp and dst port 80 and net 198.18.0.0/15';
@@ -73,7 +80,11 @@ Tracers:
 Output:
       --basic               one line per event as it arrives, instead of one
                             block per packet when the packet's life ends
-      --detail              add CPU, process/pid, netns inode and interface
+      --detail              add CPU, process/pid, namespace (pod, netns name,
+                            process, or inode) and interface
+      --cri-endpoint SOCK   the container runtime's CRI socket, to name pods
+                            (default: /run/containerd/containerd.sock or
+                            /run/crio/crio.sock if there; "none": do not ask)
       --json                one JSON object per line (fields: see README)
       --pcap FILE           also write every traced event's packet to FILE
                             as pcapng (Wireshark, tshark), with a comment
@@ -148,6 +159,7 @@ type flags struct {
 	version, help          bool
 	pcap                   string
 	snaplen                int
+	ns                     nsFlags
 }
 
 func dispatch(args []string, stdout, stderr io.Writer) error {
@@ -155,7 +167,7 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		return runDrops(args[1:], stdout, stderr) // drops.go; its own flags
 	}
 	var fl flags
-	fs := newFlagSet("skbtrail", &fl.f)
+	fs := newFlagSet("skbtrail", &fl.f, &fl.ns)
 	fs.StringVarP(&fl.tracer, "tracer", "t", "", "")
 	fs.BoolVar(&fl.basic, "basic", false, "")
 	fs.BoolVar(&fl.detail, "detail", false, "")
@@ -206,9 +218,11 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 	if closer, ok := cfg.pcapFile.(io.Closer); ok {
 		defer closer.Close()
 	}
+	defer cfg.names.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cfg.Log = stderr
+	notice(cfg.names, stderr)
 	_, err = trace.Run(ctx, cfg.Config)
 	return err
 }
@@ -218,6 +232,7 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 type config struct {
 	trace.Config
 	pcapFile io.Writer
+	names    *names.Resolver
 }
 
 // configure validates the flags into a trace configuration.
@@ -240,6 +255,9 @@ func configure(fl flags, expr string, stdout, stderr io.Writer) (config, error) 
 	if b := fl.bufferSize; b != 0 && (b < 4096 || b&(b-1) != 0) {
 		return cfg, usageError{fmt.Errorf("--buffer-size %d: give a power of two of at least 4096", b)}
 	}
+	if err := fl.ns.check(fl.f); err != nil {
+		return cfg, err
+	}
 	f, err := filter.Parse(fl.f)
 	if err != nil {
 		return cfg, err
@@ -260,6 +278,19 @@ func configure(fl flags, expr string, stdout, stderr io.Writer) (config, error) 
 	if os.Geteuid() != 0 {
 		return cfg, fmt.Errorf("tracing needs root (CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN): run it with sudo")
 	}
+	// Who lives in which namespace: for the output, and for --pod,
+	// --container, --pid, --netns-current, which choose the namespace.
+	o := fl.f
+	if cfg.names, err = fl.ns.resolve(context.Background(), &o); err != nil {
+		return cfg, err
+	}
+	if o.Netns != fl.f.Netns {
+		if f, err = filter.Parse(o); err != nil {
+			cfg.names.Close()
+			return cfg, err
+		}
+	}
+	fl.diag.Names = cfg.names
 	if (fl.diag.Keep || fl.diag.Quiet || fl.diag.NoNFTrace || fl.diag.Hooks) && !fl.diag.Enabled {
 		fl.diag.Enabled = true // the diag options imply --diag
 	}
@@ -285,11 +316,16 @@ func configure(fl flags, expr string, stdout, stderr io.Writer) (config, error) 
 		if cfg.Pcap, err = output.NewPcap(w, cfg.Snaplen, version); err != nil {
 			return cfg, err
 		}
+		cfg.Pcap.Names = cfg.names
 	}
 	if fl.jsonOut {
-		cfg.Out = output.NewJSON(out)
+		j := output.NewJSON(out)
+		j.Names = cfg.names
+		cfg.Out = j
 	} else {
-		cfg.Out = output.NewText(out, fl.detail)
+		t := output.NewText(out, fl.detail)
+		t.Names = cfg.names
+		cfg.Out = t
 	}
 	return cfg, nil
 }
@@ -345,7 +381,7 @@ func parseDuration(s string) (time.Duration, error) {
 // newFlagSet returns a flag set with the packet filter flags that tracing
 // and drops share; errors are returned, not printed, so that bad input is
 // one line.
-func newFlagSet(name string, f *filter.Options) *pflag.FlagSet {
+func newFlagSet(name string, f *filter.Options, nf *nsFlags) *pflag.FlagSet {
 	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
@@ -359,5 +395,6 @@ func newFlagSet(name string, f *filter.Options) *pflag.FlagSet {
 	fs.StringVarP(&f.Proto, "proto", "p", "", "")
 	fs.StringVar(&f.Netns, "netns", "", "")
 	fs.StringVar(&f.Dev, "dev", "", "")
+	addNSFlags(fs, nf)
 	return fs
 }

@@ -35,6 +35,12 @@ type Config struct {
 	Out      io.Writer     // reports
 	Log      io.Writer     // progress and warnings (stderr)
 	Terminal bool          // Out is a terminal: redraw the table in place
+	// Names names the namespaces of the table and the JSON records (pod,
+	// netns name, process); nil: inodes.
+	Names output.Namer
+	// PodLabels adds pod and pod_namespace labels to the drop metrics
+	// (--metrics-labels pod); needs Names.
+	PodLabels bool
 }
 
 // BadMetricsAddr is the error for a metrics address that cannot be
@@ -83,6 +89,9 @@ func Run(ctx context.Context, cfg Config) error {
 		// The metrics need the mode, known after attaching; listen first
 		// anyway so that a busy address fails before anything is loaded.
 		m = metrics.New(event.KfreeSkb.String(), "", cfg.MaxKeys)
+		if cfg.PodLabels && cfg.Names != nil {
+			m.PodLabels(cfg.Names)
+		}
 		s, err := metrics.Serve(cfg.Metrics, m.Handler())
 		if err != nil {
 			return &BadMetricsAddr{cfg.Metrics, err}
@@ -109,13 +118,17 @@ func Run(ctx context.Context, cfg Config) error {
 
 	var out output.DropsRenderer
 	if cfg.JSON {
-		out = output.NewDropsJSON(stdout)
+		js := output.NewDropsJSON(stdout)
+		js.Names = cfg.Names
+		out = js
 	} else {
 		stackTop := 0
 		if cfg.Stack {
 			stackTop = 5
 		}
-		out = output.NewDropsText(stdout, cfg.Top, stackTop, cfg.Terminal)
+		tx := output.NewDropsText(stdout, cfg.Top, stackTop, cfg.Terminal)
+		tx.Names = cfg.Names
+		out = tx
 	}
 	where := ""
 	if cfg.Metrics != "" {

@@ -160,7 +160,7 @@ func New(ctx context.Context, opts Options) (*Resolver, error) {
 				r.criErr = fmt.Errorf("no container runtime socket (%s)", strings.Join(Sockets, ", "))
 			}
 			if opts.Log != nil {
-				fmt.Fprintf(opts.Log, "skbtrail: %v: namespaces are named by process and /run/netns name, not by pod (--cri-endpoint names a socket)\n", r.criErr)
+				fmt.Fprintf(opts.Log, "skbtrail: %s\n", r.Notice())
 			}
 		}
 	default:
@@ -178,10 +178,19 @@ func New(ctx context.Context, opts Options) (*Resolver, error) {
 
 // Close closes the connection to the runtime.
 func (r *Resolver) Close() error {
-	if r.cri != nil {
+	if r != nil && r.cri != nil {
 		return r.cri.Close()
 	}
 	return nil
+}
+
+// Notice is the one line to say when no runtime is asked (""
+// when one is): what names are given instead.
+func (r *Resolver) Notice() string {
+	if r.cri != nil || r.opts.CRIEndpoint == "none" {
+		return ""
+	}
+	return fmt.Sprintf("%v: namespaces are named by process and /run/netns name, not by pod (--cri-endpoint names a socket)", r.criErr)
 }
 
 // Runtime names the runtime asked ("containerd 2.0.0 at /run/...") or
