@@ -21,6 +21,9 @@ func (t *Text) Analysis(a *diag.Analysis) error {
 		if f.Probe != "" {
 			where = f.Group + "/" + f.Probe
 		}
+		if w := who(t.Names, f.Netns); w.Known() {
+			where += " in " + w.Short()
+		}
 		fmt.Fprintf(t.w, "[%d] %-5s (%s) %s\n", i+1, f.Level, where, f.Message)
 		if f.Location != "" {
 			fmt.Fprintf(t.w, "    location: %s\n", f.Location)

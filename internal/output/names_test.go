@@ -8,6 +8,7 @@ import (
 
 	"github.com/gopacket/gopacket/pcapgo"
 
+	"github.com/skbtrail/skbtrail/internal/diag"
 	"github.com/skbtrail/skbtrail/internal/drops"
 	"github.com/skbtrail/skbtrail/internal/names"
 )
@@ -142,5 +143,24 @@ func TestDropsNames(t *testing.T) {
 	}
 	if strings.Contains(lines[1], `"pod"`) {
 		t.Errorf("an unknown namespace has names: %s", lines[1])
+	}
+}
+
+func TestAnalysisNames(t *testing.T) {
+	var buf bytes.Buffer
+	r := NewText(&buf, false)
+	r.Names = sampleNames
+	s := sample()[1]
+	a := &diag.Analysis{Story: s, Levels: make([]diag.Level, len(s.Events)), Findings: []diag.Finding{
+		{Level: diag.Error, Probe: "kfree_skb", Group: "life", Netns: 4026532281, Message: "packet dropped"},
+		{Level: diag.Info, Netns: 4026532999, Message: "counters"},
+	}}
+	if err := r.Analysis(a); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"[1] ERROR (life/kfree_skb in pod default/web-7c9f) packet dropped", "[2] INFO  (packet) counters"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("no %q in:\n%s", want, buf.String())
+		}
 	}
 }
