@@ -3,11 +3,11 @@ package names
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -50,8 +50,11 @@ type CRI struct {
 	rt       runtimeapi.RuntimeServiceClient
 }
 
-// criTimeout bounds every call to the runtime.
+// criTimeout bounds the calls of one look at the runtime.
 const criTimeout = 2 * time.Second
+
+// statusCalls bounds the PodSandboxStatus calls in flight.
+const statusCalls = 8
 
 // DialCRI connects to the CRI endpoint ("unix:///run/containerd/containerd.sock"
 // or a plain path) and asks the runtime its version, so that a socket
@@ -109,22 +112,33 @@ func (c *CRI) Pods(ctx context.Context) ([]Pod, error) {
 		}
 		byPod[k.PodSandboxId] = append(byPod[k.PodSandboxId], PodContainer{ID: k.Id, Name: name, State: k.State.String()})
 	}
-	var pods []Pod
-	for _, s := range sb.Items {
+	pods := make([]Pod, len(sb.Items))
+	for i, s := range sb.Items {
 		p := Pod{ID: s.Id, Ready: s.State == runtimeapi.PodSandboxState_SANDBOX_READY, Containers: byPod[s.Id]}
 		if m := s.Metadata; m != nil {
 			p.Name, p.Namespace, p.UID = m.Name, m.Namespace, m.Uid
 		}
-		if p.Ready {
-			st, err := c.rt.PodSandboxStatus(cctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: s.Id, Verbose: true})
-			if err != nil && !errors.Is(err, context.DeadlineExceeded) {
-				// The sandbox may have gone meanwhile: keep what the list said.
-			} else if err == nil {
+		pods[i] = p
+	}
+	// The status of each ready sandbox, statusCalls at a time. A sandbox
+	// gone meanwhile keeps what the list said.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, statusCalls)
+	for i := range pods {
+		if !pods[i].Ready {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(p *Pod) {
+			defer func() { <-sem; wg.Done() }()
+			st, err := c.rt.PodSandboxStatus(cctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: p.ID, Verbose: true})
+			if err == nil {
 				p.NetnsPath, p.PID = sandboxNetns(st.Info)
 			}
-		}
-		pods = append(pods, p)
+		}(&pods[i])
 	}
+	wg.Wait()
 	return pods, nil
 }
 
