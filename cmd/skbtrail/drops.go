@@ -53,6 +53,7 @@ Output:
                             skbtrail_drops_total (from the netns label, so no
                             more series: at most --max-keys)
       --cri-endpoint SOCK   the container runtime's CRI socket, to name pods
+      --host-proc DIR       the host's /proc mounted at DIR (in a container)
       --max-keys N          keys the kernel counts (default 4096); drops of
                             further keys are reported as not counted
 

@@ -85,6 +85,9 @@ Output:
       --cri-endpoint SOCK   the container runtime's CRI socket, to name pods
                             (default: /run/containerd/containerd.sock or
                             /run/crio/crio.sock if there; "none": do not ask)
+      --host-proc DIR       the host's /proc mounted at DIR, to find the
+                            processes of each namespace when skbtrail runs
+                            in a container without the host's PID namespace
       --json                one JSON object per line (fields: see README)
       --pcap FILE           also write every traced event's packet to FILE
                             as pcapng (Wireshark, tshark), with a comment

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/spf13/pflag"
 
@@ -17,6 +18,7 @@ type nsFlags struct {
 	pod, container, pid string
 	current             bool
 	cri                 string
+	proc                string // the host's /proc (--host-proc)
 }
 
 func addNSFlags(fs *pflag.FlagSet, nf *nsFlags) {
@@ -25,6 +27,7 @@ func addNSFlags(fs *pflag.FlagSet, nf *nsFlags) {
 	fs.StringVar(&nf.pid, "pid", "", "")
 	fs.BoolVar(&nf.current, "netns-current", false, "")
 	fs.StringVar(&nf.cri, "cri-endpoint", "", "")
+	fs.StringVar(&nf.proc, "host-proc", "", "")
 }
 
 // check refuses two ways of choosing the namespace; it touches nothing.
@@ -49,7 +52,12 @@ func (nf nsFlags) check(o filter.Options) error {
 // /proc, /run/netns) and turns --pod, --container, --pid and
 // --netns-current into o.Netns. A name that matches nothing is bad input.
 func (nf nsFlags) resolve(ctx context.Context, o *filter.Options) (*names.Resolver, error) {
-	r, err := names.New(ctx, names.Options{CRIEndpoint: nf.cri})
+	if nf.proc != "" {
+		if _, err := os.Stat(nf.proc + "/self/ns/net"); err != nil {
+			return nil, usageError{fmt.Errorf("--host-proc %q: not a proc file system (%v)", nf.proc, err)}
+		}
+	}
+	r, err := names.New(ctx, names.Options{CRIEndpoint: nf.cri, Proc: nf.proc})
 	if err != nil {
 		return nil, usageError{err}
 	}
