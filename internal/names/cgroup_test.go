@@ -54,3 +54,23 @@ func TestParseProcCgroup(t *testing.T) {
 		})
 	}
 }
+
+// FuzzFromCgroup: any path gives either no container or a 64-hex id that
+// occurs in the path, and /proc/PID/cgroup text never panics.
+func FuzzFromCgroup(f *testing.F) {
+	id := strings.Repeat("0f", 32)
+	for _, s := range []string{"/", "/docker/" + id, "/kubepods.slice/kubepods-pod1_2.slice/cri-containerd-" + id + ".scope",
+		"/system.slice/containerd.service/kubepods-besteffort-pod1.slice:cri-containerd:" + id, "0::/a\n1:b:/c"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c := FromCgroup(s)
+		if c.ID != "" && (!isID(c.ID) || !strings.Contains(s, c.ID)) {
+			t.Errorf("FromCgroup(%q) = %+v", s, c)
+		}
+		if c.ID == "" && c.Runtime != "" {
+			t.Errorf("FromCgroup(%q): a runtime without a container: %+v", s, c)
+		}
+		parseProcCgroup(strings.NewReader(s))
+	})
+}

@@ -2,8 +2,8 @@
 // pod (through the container runtime's CRI API), the container (from its
 // processes' cgroups), the processes (/proc/PID/ns/net) and the name under
 // /run/netns. It is resolved per namespace and cached; a namespace it does
-// not know causes at most one new look every refresh period, never one per
-// event.
+// not know causes at most one new look, in the background, every refresh
+// period, never one per event.
 package names
 
 import (
@@ -123,7 +123,8 @@ type Resolver struct {
 	byIno   map[uint32]Who
 	pods    []Pod
 	procs   map[uint32][]Proc
-	last    time.Time
+	last    time.Time // when the last look started or ended
+	looking bool      // a look runs in the background
 	scans   int
 	podsErr error
 }
@@ -170,9 +171,7 @@ func New(ctx context.Context, opts Options) (*Resolver, error) {
 		}
 		r.cri = c
 	}
-	r.mu.Lock()
-	r.scan(ctx)
-	r.mu.Unlock()
+	r.Refresh(ctx)
 	return r, nil
 }
 
@@ -202,8 +201,10 @@ func (r *Resolver) Runtime() string {
 	return r.criErr.Error()
 }
 
-// Who names the namespace with inode ino. An inode not seen at the last
-// look causes a new look if the last one is older than the refresh period.
+// Who names the namespace with inode ino from the cache; it never waits
+// for /proc or the runtime. An inode the last look did not find starts a
+// new look in the background if the last one is older than the refresh
+// period; until it is done the namespace is known by its inode.
 func (r *Resolver) Who(ino uint32) Who {
 	if r == nil {
 		return Who{Inode: ino}
@@ -211,9 +212,16 @@ func (r *Resolver) Who(ino uint32) Who {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	w, ok := r.byIno[ino]
-	if (!ok || !w.Known()) && time.Since(r.last) >= r.opts.Refresh {
-		r.scan(context.Background())
-		w, ok = r.byIno[ino]
+	if (!ok || !w.Known()) && !r.looking && time.Since(r.last) >= r.opts.Refresh {
+		r.looking = true
+		r.last = time.Now()
+		go func() {
+			v := r.look(context.Background())
+			r.mu.Lock()
+			r.install(v)
+			r.looking = false
+			r.mu.Unlock()
+		}()
 	}
 	if !ok {
 		w = Who{Inode: ino}
@@ -222,29 +230,42 @@ func (r *Resolver) Who(ino uint32) Who {
 	return w
 }
 
-// Scans counts the looks at /proc and the runtime so far.
+// Scans counts the looks at /proc and the runtime done so far.
 func (r *Resolver) Scans() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.scans
 }
 
-// Refresh looks again now.
+// Refresh looks again now and waits for the answer.
 func (r *Resolver) Refresh(ctx context.Context) {
+	v := r.look(ctx)
 	r.mu.Lock()
-	r.scan(ctx)
+	r.install(v)
 	r.mu.Unlock()
 }
 
-// scan reads /run/netns, /proc and the runtime and rebuilds the cache.
-// r.mu is held.
-func (r *Resolver) scan(ctx context.Context) {
+// install makes v the cache; r.mu is held.
+func (r *Resolver) install(v *view) {
 	r.scans++
 	r.last = time.Now()
-	r.procs = scanProcs(r.opts.Proc)
-	r.pods, r.podsErr = nil, nil
+	r.procs, r.pods, r.podsErr, r.byIno = v.procs, v.pods, v.podsErr, v.byIno
+}
+
+// view is what one look found.
+type view struct {
+	procs   map[uint32][]Proc
+	pods    []Pod
+	podsErr error
+	byIno   map[uint32]Who
+}
+
+// look reads /run/netns, /proc and the runtime. It holds no lock: it
+// reads only what New set.
+func (r *Resolver) look(ctx context.Context) *view {
+	v := &view{procs: scanProcs(r.opts.Proc)}
 	if r.cri != nil {
-		r.pods, r.podsErr = r.cri.Pods(ctx)
+		v.pods, v.podsErr = r.cri.Pods(ctx)
 	}
 	m := map[uint32]Who{}
 	get := func(ino uint32) Who {
@@ -259,7 +280,7 @@ func (r *Resolver) scan(ctx context.Context) {
 	if !ok {
 		host, _ = nsInode(filepath.Join(r.opts.Proc, "1/ns/net"))
 	}
-	for ino, ps := range r.procs {
+	for ino, ps := range v.procs {
 		w := get(ino)
 		w.Host = ino == host
 		w.PID, w.Comm = ps[0].PID, ps[0].Comm
@@ -284,14 +305,14 @@ func (r *Resolver) scan(ctx context.Context) {
 	// Pods: by the namespace file the runtime names, else by the
 	// containers the namespace's processes run in.
 	byContainer := map[string]uint32{}
-	for ino, ps := range r.procs {
+	for ino, ps := range v.procs {
 		for _, p := range ps {
 			if p.Container.ID != "" {
 				byContainer[p.Container.ID] = ino
 			}
 		}
 	}
-	for _, p := range r.pods {
+	for _, p := range v.pods {
 		if !p.Ready {
 			continue
 		}
@@ -329,7 +350,8 @@ func (r *Resolver) scan(ctx context.Context) {
 		}
 		m[ino] = w
 	}
-	r.byIno = m
+	v.byIno = m
+	return v
 }
 
 // inodeOf stats a namespace file the runtime named; a /proc path is read

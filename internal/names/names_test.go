@@ -256,8 +256,17 @@ func TestCached(t *testing.T) {
 	if !r.Who(host).Host {
 		t.Errorf("the current namespace is not the host's: %+v", r.Who(host))
 	}
-	r.opts.Refresh = time.Nanosecond
-	r.Who(12345)
+	r.mu.Lock()
+	r.opts.Refresh, r.last = time.Hour, time.Now().Add(-2*time.Hour)
+	r.mu.Unlock()
+	for i := 0; i < 100; i++ {
+		r.Who(12345) // one look in the background, not 100
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for r.Scans() < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
 	if n := r.Scans(); n != 2 {
 		t.Errorf("an unknown namespace after the refresh period: %d looks, want 2", n)
 	}
