@@ -161,13 +161,12 @@ func runDrops(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	notice(res, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err = monitor.Run(ctx, monitor.Config{
 		Filter: f, Interval: fl.intervalD, Top: fl.top, Stack: fl.stack, JSON: fl.jsonOut,
 		Metrics: fl.metrics, MaxKeys: fl.maxKeys, Count: fl.count, Duration: fl.durationD,
-		Out: stdout, Log: stderr, Terminal: isTerminal(stdout), Names: res, PodLabels: fl.labels == "pod",
+		Out: stdout, Log: stderr, Terminal: isTerminal(stdout), Names: res, PodLabels: fl.labels == "pod", Notice: res.Notice(),
 	})
 	var bad *monitor.BadMetricsAddr
 	if errors.As(err, &bad) {

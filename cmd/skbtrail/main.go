@@ -225,7 +225,7 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cfg.Log = stderr
-	notice(cfg.names, stderr)
+	cfg.Notice = cfg.names.Notice()
 	_, err = trace.Run(ctx, cfg.Config)
 	return err
 }

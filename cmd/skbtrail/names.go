@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/spf13/pflag"
@@ -80,11 +79,4 @@ func (nf nsFlags) resolve(ctx context.Context, o *filter.Options) (*names.Resolv
 	}
 	o.Netns, o.NetnsLabel = sel.Path, sel.Label
 	return r, nil
-}
-
-// notice says once, when tracing starts, that no runtime names pods.
-func notice(r *names.Resolver, log io.Writer) {
-	if s := r.Notice(); s != "" {
-		fmt.Fprintf(log, "skbtrail: %s\n", s)
-	}
 }

@@ -38,6 +38,9 @@ type Config struct {
 	// Names names the namespaces of the table and the JSON records (pod,
 	// netns name, process); nil: inodes.
 	Names output.Namer
+	// Notice, when set, is said once on Log when counting begins (that no
+	// runtime names pods).
+	Notice string
 	// PodLabels adds pod and pod_namespace labels to the drop metrics
 	// (--metrics-labels pod); needs Names.
 	PodLabels bool
@@ -133,6 +136,9 @@ func Run(ctx context.Context, cfg Config) error {
 	where := ""
 	if cfg.Metrics != "" {
 		where = ", metrics at http://" + cfg.Metrics + "/metrics"
+	}
+	if cfg.Notice != "" {
+		fmt.Fprintf(stderr, "skbtrail: %s\n", cfg.Notice)
 	}
 	fmt.Fprintf(stderr, "begin trace... (counting drops at skb:kfree_skb via %s, filter: %s, every %s%s; Ctrl-C to stop)\n",
 		dr.Mode, f, cfg.Interval, where)

@@ -95,7 +95,7 @@ func (p *Pcap) iface(e event.Event) (int, error) {
 	if w := who(p.Names, e.Netns); w.Known() {
 		// "eth0@pod default/web": tshark and Wireshark show the name.
 		name = e.Ifname + "@" + w.Short()
-		desc = fmt.Sprintf("%s in %s, netns %d (ifindex %d)", e.Ifname, describe(w), e.Netns, e.Ifindex)
+		desc += ": " + describe(w)
 	}
 	id, err := p.w.AddInterface(pcapgo.NgInterface{
 		Name:                name,
