@@ -29,9 +29,12 @@ type Pod struct {
 	// NetnsPath is the sandbox's network namespace file, as the runtime
 	// reports it (its OCI spec's network namespace, or its pid's
 	// /proc/PID/ns/net); "" when it does not say.
-	NetnsPath  string
-	PID        int // the sandbox's process, when the runtime says; 0 = unknown
-	Containers []PodContainer
+	NetnsPath string
+	PID       int // the sandbox's process, when the runtime says; 0 = unknown
+	// HostNetwork: the pod uses the node's network namespace
+	// (hostNetwork: true; the sandbox's network namespace mode is NODE).
+	HostNetwork bool
+	Containers  []PodContainer
 }
 
 // PodContainer is a container of a pod.
@@ -135,6 +138,7 @@ func (c *CRI) Pods(ctx context.Context) ([]Pod, error) {
 			st, err := c.rt.PodSandboxStatus(cctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: p.ID, Verbose: true})
 			if err == nil {
 				p.NetnsPath, p.PID = sandboxNetns(st.Info)
+				p.HostNetwork = st.GetStatus().GetLinux().GetNamespaces().GetOptions().GetNetwork() == runtimeapi.NamespaceMode_NODE
 			}
 		}(&pods[i])
 	}

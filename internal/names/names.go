@@ -313,7 +313,9 @@ func (r *Resolver) look(ctx context.Context) *view {
 		}
 	}
 	for _, p := range v.pods {
-		if !p.Ready {
+		// A host-network pod's processes are in the host's namespace,
+		// which is no pod's.
+		if !p.Ready || p.HostNetwork {
 			continue
 		}
 		ino, ok := uint32(0), false
@@ -329,7 +331,7 @@ func (r *Resolver) look(ctx context.Context) *view {
 			}
 			ino, ok = byContainer[c.ID]
 		}
-		if !ok {
+		if !ok || ino == host {
 			continue
 		}
 		w := get(ino)

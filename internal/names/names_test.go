@@ -99,6 +99,7 @@ func TestCRI(t *testing.T) {
 	nsC, inoC := newNetns(t)
 	a := srv.AddPod(t, critest.Containerd, "default", "web-7c9f", nsA, "nginx", "sidecar")
 	b := srv.AddPod(t, critest.CRIO, "prod", "db-0", nsB, "postgres")
+	srv.AddPod(t, critest.Containerd, "kube-system", "kube-proxy-x", "", "kube-proxy") // hostNetwork
 	// A process in C, in a Docker-like cgroup, no pod.
 	plain := exec.Command("ip", "netns", "exec", nsC, "sleep", "3600")
 	if err := plain.Start(); err != nil {
@@ -138,6 +139,10 @@ func TestCRI(t *testing.T) {
 		t.Errorf("netns C: %+v", wc)
 	}
 
+	if w := r.Who(netns.Current()); w.Pod != "" || !w.Host {
+		t.Errorf("the host's namespace, with a host-network pod on it: %+v", w)
+	}
+
 	// Selection.
 	for _, tc := range []struct {
 		kind, spec string
@@ -146,6 +151,7 @@ func TestCRI(t *testing.T) {
 	}{
 		{"pod", "default/web-7c9f", inoA, "pod default/web-7c9f"},
 		{"pod", "db-0", inoB, "pod prod/db-0"},
+		{"pod", "kube-system/kube-proxy-x", netns.Current(), "pod kube-system/kube-proxy-x (host network)"},
 		{"container", "postgres", inoB, "container postgres of pod prod/db-0"},
 		{"container", a.Containers[1].ID[:10], inoA, "container sidecar of pod default/web-7c9f"},
 		{"pid", fmt.Sprint(b.Containers[0].PID), inoB, fmt.Sprintf("pid %d (sleep)", b.Containers[0].PID)},

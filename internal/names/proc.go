@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/skbtrail/skbtrail/internal/netns"
 )
 
 // Proc is a process in a network namespace.
@@ -62,16 +64,9 @@ func pids(root string) []int {
 	return out
 }
 
-// nsInode reads a namespace link ("net:[4026531840]") without opening it.
-func nsInode(link string) (uint32, bool) {
-	s, err := os.Readlink(link)
-	if err != nil {
-		return 0, false
-	}
-	s, ok := strings.CutPrefix(s, "net:[")
-	if !ok {
-		return 0, false
-	}
-	n, err := strconv.ParseUint(strings.TrimSuffix(s, "]"), 10, 32)
-	return uint32(n), err == nil
+// nsInode is the inode of a namespace file (netns.Inode), false when it
+// cannot be read.
+func nsInode(path string) (uint32, bool) {
+	n, err := netns.Inode(path)
+	return n, err == nil
 }

@@ -39,6 +39,15 @@ func (r *Resolver) Pod(ctx context.Context, spec string) (Selection, error) {
 	}
 	var hits []Who
 	var all []string
+	for _, p := range r.pods {
+		if p.Ready && p.HostNetwork && p.Name == name && (!hasNS || p.Namespace == ns) {
+			for _, w := range r.byIno {
+				if w.Host {
+					return selection(w, "pod "+p.Namespace+"/"+p.Name+" (host network)")
+				}
+			}
+		}
+	}
 	for _, w := range r.byIno {
 		if w.Pod == "" {
 			continue

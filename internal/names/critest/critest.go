@@ -55,7 +55,7 @@ type Server struct {
 // Pod is a pod the server reports.
 type Pod struct {
 	ID, Name, Namespace, UID string
-	Netns                    string // name under /run/netns
+	Netns                    string // name under /run/netns; "" = the host's (hostNetwork)
 	Layout                   string
 	PID                      int // the sandbox ("pause") process
 	Containers               []Container
@@ -117,19 +117,24 @@ func (s *Server) PodSandboxStatus(_ context.Context, req *runtimeapi.PodSandboxS
 	if p == nil {
 		return nil, status.Errorf(codes.NotFound, "an error occurred when try to find sandbox %q: not found", req.PodSandboxId)
 	}
+	netMode := runtimeapi.NamespaceMode_POD
+	if p.Netns == "" {
+		netMode = runtimeapi.NamespaceMode_NODE
+	}
 	resp := &runtimeapi.PodSandboxStatusResponse{Status: &runtimeapi.PodSandboxStatus{
 		Id: p.ID, Metadata: p.meta(), State: runtimeapi.PodSandboxState_SANDBOX_READY, CreatedAt: p.Created,
 		Linux: &runtimeapi.LinuxPodSandboxStatus{Namespaces: &runtimeapi.Namespace{Options: &runtimeapi.NamespaceOption{
-			Network: runtimeapi.NamespaceMode_POD, Pid: runtimeapi.NamespaceMode_CONTAINER, Ipc: runtimeapi.NamespaceMode_POD}}},
+			Network: netMode, Pid: runtimeapi.NamespaceMode_CONTAINER, Ipc: runtimeapi.NamespaceMode_POD}}},
 		Labels: p.labels(),
 	}}
 	if req.Verbose && p.Layout == Containerd {
+		spaces := []map[string]string{{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}}
+		if p.Netns != "" {
+			spaces = append(spaces, map[string]string{"type": "network", "path": "/run/netns/" + p.Netns})
+		}
 		info := map[string]any{
-			"pid": p.PID,
-			"runtimeSpec": map[string]any{"linux": map[string]any{"namespaces": []map[string]string{
-				{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"},
-				{"type": "network", "path": "/run/netns/" + p.Netns},
-			}}},
+			"pid":         p.PID,
+			"runtimeSpec": map[string]any{"linux": map[string]any{"namespaces": spaces}},
 		}
 		b, _ := json.Marshal(info)
 		resp.Info = map[string]string{"info": string(b)}
@@ -176,7 +181,7 @@ func (p *Pod) labels() map[string]string {
 }
 
 // AddPod makes pod namespace/name in the network namespace netns (a name
-// under /run/netns, which must exist): a sandbox process and one process
+// under /run/netns, which must exist; "" for a host-network pod): a sandbox process and one process
 // per container, each `ip netns exec NETNS sleep`, each moved into a cgroup
 // of the layout's shape under a cgroup v2 hierarchy, and reports it. The
 // processes and cgroups go when the test ends.
@@ -219,6 +224,9 @@ func (s *Server) AddPod(t testing.TB, layout, namespace, name, netns string, con
 func spawn(t testing.TB, netns, dir string) (int, string) {
 	t.Helper()
 	cmd := exec.Command("ip", "netns", "exec", netns, "sleep", "3600")
+	if netns == "" {
+		cmd = exec.Command("sleep", "3600")
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("critest: ip netns exec %s sleep: %v", netns, err)
 	}
