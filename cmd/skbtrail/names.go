@@ -20,13 +20,21 @@ type nsFlags struct {
 	proc                string // the host's /proc (--host-proc)
 }
 
+// addNSFlags registers the namespace selectors in help group Filter and
+// how names are found in group Running; tracing and drops share them.
 func addNSFlags(fs *pflag.FlagSet, nf *nsFlags) {
-	fs.StringVar(&nf.pod, "pod", "", "")
-	fs.StringVar(&nf.container, "container", "", "")
-	fs.StringVar(&nf.pid, "pid", "", "")
-	fs.BoolVar(&nf.current, "netns-current", false, "")
-	fs.StringVar(&nf.cri, "cri-endpoint", "", "")
-	fs.StringVar(&nf.proc, "host-proc", "", "")
+	g := flagGroup{fs, groupFilter}
+	g.String(&nf.pod, "pod", "", "", "[NS/]NAME", "only packets in this pod's network namespace "+
+		"(asks the container runtime: --cri-endpoint)")
+	g.String(&nf.container, "container", "", "", "ID|NAME", "only packets in this container's network "+
+		"namespace: an id or its prefix, or a name")
+	g.String(&nf.pid, "pid", "", "", "PID", "only packets in this process's network namespace")
+	g.Bool(&nf.current, "netns-current", "", "only packets in skbtrail's own network namespace")
+	g = flagGroup{fs, groupRunning}
+	g.String(&nf.cri, "cri-endpoint", "", "", "SOCK", "the container runtime's CRI socket, to name pods "+
+		"(by default /run/containerd/containerd.sock or /run/crio/crio.sock if there; none: do not ask)")
+	g.String(&nf.proc, "host-proc", "", "", "DIR", "the host's /proc mounted at DIR, to find the processes "+
+		"of each namespace when skbtrail runs in a container without the host's PID namespace")
 }
 
 // check refuses two ways of choosing the namespace; it touches nothing.
