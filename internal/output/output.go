@@ -109,11 +109,13 @@ func (t *Text) where(s *track.Story) string {
 		}
 	}
 	var parts []string
-	for i, ino := range seen {
+	named := map[string]bool{}
+	for _, ino := range seen {
 		w := who(t.Names, ino)
-		if !w.Known() || (i > 0 && strings.Contains(strings.Join(parts, " "), w.String())) {
+		if !w.Known() || named[w.String()] {
 			continue
 		}
+		named[w.String()] = true
 		parts = append(parts, w.String())
 	}
 	switch len(parts) {
