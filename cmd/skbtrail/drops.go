@@ -46,6 +46,8 @@ Examples:
 
 type dropsFlags struct {
 	f         filter.Options
+	ns        nsFlags
+	labels    string
 	interval  string
 	top       int
 	stack     bool
@@ -92,6 +94,17 @@ func runDrops(args []string, stdout, stderr io.Writer) error {
 	if fl.maxKeys < 1 || fl.maxKeys > 1<<20 {
 		return usageError{fmt.Errorf("--max-keys %d: give a number of keys from 1 to 1048576", fl.maxKeys)}
 	}
+	switch fl.labels {
+	case "", "pod":
+	default:
+		return usageError{fmt.Errorf("--metrics-labels %q: the only extra labels are: pod", fl.labels)}
+	}
+	if fl.labels != "" && fl.metrics == "" {
+		return usageError{fmt.Errorf("--metrics-labels goes with --metrics ADDR")}
+	}
+	if err := fl.ns.check(fl.f); err != nil {
+		return err
+	}
 	f, err := filter.Parse(fl.f)
 	if err != nil {
 		return err
@@ -99,12 +112,24 @@ func runDrops(args []string, stdout, stderr io.Writer) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("counting drops needs root (CAP_BPF and CAP_PERFMON): run it with sudo")
 	}
+	o := fl.f
+	res, err := fl.ns.resolve(context.Background(), &o)
+	if err != nil {
+		return err
+	}
+	defer res.Close()
+	if o.Netns != fl.f.Netns {
+		if f, err = filter.Parse(o); err != nil {
+			return err
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err = monitor.Run(ctx, monitor.Config{
 		Filter: f, Interval: fl.intervalD, Top: fl.top, Stack: fl.stack, JSON: fl.jsonOut,
 		Metrics: fl.metrics, MaxKeys: fl.maxKeys, Count: fl.count, Duration: fl.durationD,
 		Out: stdout, Log: stderr, Terminal: isTerminal(stdout),
+		Names: res, PodLabels: fl.labels == "pod", Notice: res.Notice(),
 	})
 	var bad *monitor.BadMetricsAddr
 	if errors.As(err, &bad) {
@@ -115,7 +140,7 @@ func runDrops(args []string, stdout, stderr io.Writer) error {
 
 // dropsFlagSet returns the flag set of drops, bound to fl.
 func dropsFlagSet(fl *dropsFlags) *pflag.FlagSet {
-	fs := newFlagSet("skbtrail drops", &fl.f)
+	fs := newFlagSet("skbtrail drops", &fl.f, &fl.ns)
 	redescribe(fs, "netns", "only drops in this network namespace "+
 		"(name under /run/netns, path, or inode number)")
 	redescribe(fs, "dev", "only drops of packets on this interface")
@@ -128,6 +153,8 @@ func dropsFlagSet(fl *dropsFlags) *pflag.FlagSet {
 		`then one "interval" record`)
 	g.String(&fl.metrics, "metrics", "", "", "ADDR", "serve Prometheus metrics at http://ADDR/metrics "+
 		"(e.g. :9464): skbtrail_drops_total{reason,location,netns,device} and skbtrail's own health")
+	g.String(&fl.labels, "metrics-labels", "", "", "pod", "add the labels pod and pod_namespace to "+
+		"skbtrail_drops_total (from the netns label, so no more series: at most --max-keys)")
 	g.Int(&fl.maxKeys, "max-keys", "", 4096, "N", "keys the kernel counts (default 4096); "+
 		"drops of further keys are reported as not counted")
 	g = flagGroup{fs, groupRunning}

@@ -53,6 +53,9 @@ type Config struct {
 	// of each are copied in the kernel.
 	Pcap    *output.Pcap
 	Snaplen uint32
+	// Notice, when set, is said once on Log when tracing begins (that no
+	// runtime names pods).
+	Notice string
 }
 
 // Stats is what a session counted.
@@ -119,6 +122,9 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 		} else {
 			shown += fmt.Sprintf(" and %q", cfg.Expr)
 		}
+	}
+	if cfg.Notice != "" {
+		fmt.Fprintf(cfg.Log, "skbtrail: %s\n", cfg.Notice)
 	}
 	fmt.Fprintf(cfg.Log, "begin trace... (%s, filter: %s; Ctrl-C to stop)\n", probesLine(sess, funcs), shown)
 
