@@ -242,8 +242,61 @@ func (p prober) kprobe(sym string) Support {
 		if _, err := os.Stat(kprobePMU); errors.Is(err, os.ErrNotExist) {
 			s.Detail = "CONFIG_KPROBES off: " + kprobePMU + " missing"
 		}
+		return s
+	}
+	// skbtrail's kprobe programs learn their function from the attach
+	// cookie or bpf_get_func_ip, both Linux 5.15.
+	if s := p.helpers(ebpf.ProgramSpec{Type: ebpf.Kprobe}, getFuncIP); !s.OK {
+		s.Detail = "kprobes attach, but " + s.Detail
+		return s
 	}
 	return s
+}
+
+// A helper skbtrail's function programs call, and the release that gave
+// it to them.
+type helper struct {
+	fn    asm.BuiltinFunc
+	name  string
+	since string
+}
+
+var (
+	getFuncIP  = helper{asm.FnGetFuncIp, "bpf_get_func_ip", "5.15"}
+	getFuncRet = helper{asm.FnGetFuncRet, "bpf_get_func_ret", "5.17"}
+)
+
+// helpers loads, for each helper, a program of spec's kind that calls it
+// (with the context and a pointer to 8 zeroed stack bytes) and says which
+// the kernel does not offer: a kernel that attaches a probe program but
+// rejects one of these cannot run skbtrail's programs of that source.
+func (p prober) helpers(spec ebpf.ProgramSpec, hs ...helper) Support {
+	for _, h := range hs {
+		s := spec
+		s.Name, s.License = probeName, "GPL"
+		s.Instructions = asm.Instructions{
+			asm.Mov.Imm(asm.R3, 0),
+			asm.StoreMem(asm.RFP, -8, asm.R3, asm.DWord),
+			asm.Mov.Reg(asm.R2, asm.RFP),
+			asm.Add.Imm(asm.R2, -8),
+			h.fn.Call(),
+			asm.Mov.Imm(asm.R0, 0),
+			asm.Return(),
+		}
+		prog, err := ebpf.NewProgramWithOptions(&s, ebpf.ProgramOptions{LogLevel: ebpf.LogLevelBranch})
+		if err == nil {
+			prog.Close()
+			continue
+		}
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) && strings.Contains(strings.Join(ve.Log, "\n"), "func") && errors.Is(err, unix.EINVAL) {
+			// "invalid func unknown#173", "unknown func bpf_get_func_ip#173",
+			// "program of this type cannot use helper bpf_get_func_ip#173"
+			return Support{Detail: fmt.Sprintf("the kernel has no %s for them (Linux %s+), which skbtrail's programs need to know their function", h.name, h.since)}
+		}
+		return p.failed("load with "+h.name, err)
+	}
+	return Support{OK: true}
 }
 
 func (p prober) kprobeMulti(sym string) Support {
@@ -286,6 +339,15 @@ func (p prober) fentry() Support {
 			})
 		if !s.OK {
 			s.Detail = kind.name + " " + target + ": " + s.Detail
+			return s
+		}
+		hs := []helper{getFuncIP}
+		if kind.at == ebpf.AttachTraceFExit {
+			hs = append(hs, getFuncRet)
+		}
+		spec := ebpf.ProgramSpec{Type: ebpf.Tracing, AttachType: kind.at, AttachTo: target}
+		if s := p.helpers(spec, hs...); !s.OK {
+			s.Detail = kind.name + " " + target + " attaches, but " + s.Detail
 			return s
 		}
 	}

@@ -138,7 +138,8 @@ func TestReasonsKernel(t *testing.T) {
 		if len(all) != 0 {
 			t.Fatalf("no enum skb_drop_reason, yet All() = %v", all)
 		}
-		t.Skip("kernel has no drop reasons (before 5.17)")
+		t.Log("kernel has no drop reasons (before 5.17): All() is empty, as it must be")
+		return
 	}
 	byName := map[string]uint32{}
 	for _, reason := range all {

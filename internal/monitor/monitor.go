@@ -74,6 +74,9 @@ func Run(ctx context.Context, cfg Config) error {
 		if spec, err := kernel.BTF(); err == nil {
 			if r, err := kernel.LoadReasons(spec); err == nil {
 				n.reason = r.Name
+				if len(r.All()) == 0 {
+					n.warn = append(n.warn, "this kernel gives no drop reasons (kfree_skb has them from Linux 5.17): drops are counted by the function that dropped the packet")
+				}
 			} else {
 				n.warn = append(n.warn, fmt.Sprintf("%v: drop reasons are shown as numbers", err))
 			}

@@ -163,6 +163,11 @@ func (t *Tracer) addTable(owner *netlink.Conn, f filter.Filter) error {
 		return fmt.Errorf("create table inet %s: %w", t.table, err)
 	}
 	if _, err := owner.Receive(); err != nil { // the acknowledgement, or the error
+		if errors.Is(err, unix.EINVAL) {
+			// Before 5.12 the kernel takes no table flag but dormant,
+			// and says EINVAL (later ones: EOPNOTSUPP).
+			err = fmt.Errorf("%w: %w", errNoOwner, err)
+		}
 		return fmt.Errorf("create table inet %s: %w", t.table, err)
 	}
 
@@ -184,6 +189,9 @@ func (t *Tracer) addTable(owner *netlink.Conn, f filter.Filter) error {
 	return nil
 }
 
+// errNoOwner marks a table the kernel refused for its owner flag.
+var errNoOwner = errors.New("the kernel refuses NFT_TABLE_F_OWNER")
+
 // startError says what to do about a failed Start.
 func startError(netns string, err error) error {
 	where := "the current network namespace"
@@ -193,7 +201,7 @@ func startError(netns string, err error) error {
 	switch {
 	case errors.Is(err, unix.EPROTONOSUPPORT):
 		return fmt.Errorf("nftables rule trace in %s: nftables not available in this kernel: load nf_tables (modprobe nf_tables) or run without --diag's rule trace (--no-nftrace): %w", where, err)
-	case errors.Is(err, unix.EOPNOTSUPP):
+	case errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, errNoOwner):
 		return fmt.Errorf("nftables rule trace in %s: the kernel cannot tie a table to its owner (NFT_TABLE_F_OWNER needs Linux 5.12 or later, and nf_tables loaded): load nf_tables, upgrade the kernel, or run with --no-nftrace: %w", where, err)
 	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
 		return fmt.Errorf("nftables rule trace in %s: not permitted: run as root (CAP_NET_ADMIN) or with --no-nftrace: %w", where, err)

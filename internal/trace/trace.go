@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/cilium/ebpf/asm"
@@ -106,6 +107,9 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 		fmt.Fprintln(cfg.Log)
 	}
 	reportFuncs(cfg.Log, funcs)
+	if reasons != nil && len(reasons.All()) == 0 && slices.ContainsFunc(sess.Attached, func(s probe.Status) bool { return s.Tracer.Probe == event.KfreeSkb }) {
+		fmt.Fprintln(cfg.Log, "skbtrail: this kernel gives no drop reasons (kfree_skb has them from Linux 5.17): drops are explained by the function that dropped the packet")
+	}
 	r := &runner{cfg: cfg, dec: decode.New(reasons, <-symc), tr: &track.Tracker{}}
 	r.dec.Funcs = funcs.Names
 	if cfg.Diag.Enabled {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -194,11 +195,34 @@ func diag(t *testing.T, traffic func(), args ...string) diagRun {
 			t.Logf("%s: %s", tr.name(), line) // warnings explain missing findings
 		}
 	}
+	saysReasons(t, tr.name(), stderr)
+	if !slices.Contains(args, "--no-nftrace") {
+		saysNFTrace(t, tr.name(), stderr)
+	}
 	r := parseDiag(t, stdout, stderr)
 	if len(r.analyses) == 0 {
 		t.Fatalf("%s: no analysis record:\n%s", tr.name(), r.report)
 	}
 	return r
+}
+
+// mustFindDrop finds the drop's kfree_skb finding: by its reason where the
+// kernel gives reasons (5.17+), else by the function that dropped the
+// packet (fn, a prefix of the location) and an empty reason.
+func (r diagRun) mustFindDrop(t *testing.T, reason, fn string) (finding, analysis) {
+	t.Helper()
+	if haveReasons {
+		return r.mustFind(t, "with reason "+reason, byReason(reason))
+	}
+	return r.mustFind(t, fmt.Sprintf("about the drop in %s (no drop reasons before 5.17: %s is not named)", fn, reason), func(f finding) bool {
+		return f.Probe == "kfree_skb" && f.Reason == "" && strings.HasPrefix(f.Location, fn)
+	})
+}
+
+// unexplained checks a drop finding on a kernel without drop reasons: an
+// error that names the function and says the kernel gives no reasons.
+func (c *check) unexplained(fn string) *check {
+	return c.eq("level", c.f.Level, "error").has("message", c.f.Message, fn, "this kernel gives no drop reasons")
 }
 
 // observed says whether the run's netfilter observers were in place, so
@@ -220,6 +244,24 @@ func observed(t *testing.T, name, stderr string) bool {
 		t.Errorf("%s: no netfilter links here (skbtrail check): want one line saying %q, got %d:\n%s", name, note, n, stderr)
 	}
 	return false
+}
+
+// saysNFTrace checks that a --diag run without a rule trace (before 5.12:
+// no table can be owned by its socket) said so in one line naming what is
+// missing, and that one with it said nothing.
+func saysNFTrace(t *testing.T, name, stderr string) {
+	t.Helper()
+	const note = "no nftables rule trace"
+	n := strings.Count(stderr, note)
+	if haveNFTrace {
+		if n != 0 {
+			t.Errorf("%s: the kernel (5.12+) can own an nftables table, yet:\n%s", name, stderr)
+		}
+		return
+	}
+	if n != 1 || !strings.Contains(stderr, "NFT_TABLE_F_OWNER needs Linux 5.12") {
+		t.Errorf("%s: before 5.12, want one line %q that says NFT_TABLE_F_OWNER needs Linux 5.12, got %d:\n%s", name, note, n, stderr)
+	}
 }
 
 // ---------------------------------------------------------------------------

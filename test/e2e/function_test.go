@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -13,11 +14,15 @@ import (
 )
 
 // Function probes (fentry/fexit, kprobe, kprobe.multi) exist only where the
-// kernel allows them: these tests ask `skbtrail check` first. Where it says
-// none can be used (the CI host: no kprobes, fentry refused), they check
-// that asking for a function fails with one clear line instead; they never
-// skip. SKBTRAIL_E2E_FUNC_MODE (fentry, kprobe, kprobe.multi), when set,
-// is the probe source the begin-trace line must name (the VM matrix sets it).
+// kernel allows them. SKBTRAIL_E2E_FUNC_MODE says what this kernel must
+// offer: a probe source (fentry, kprobe, kprobe.multi), which every traced
+// function's begin-trace line must name, or "none", where asking for a
+// function must fail with one clear line (TestFunctionUnavailable). What
+// `skbtrail check` says must agree, else the tests fail: a wrong verdict
+// cannot make them pass by testing nothing. Under CI=true the variable is
+// required (test/vm/matrix sets it per kernel, .ci/run sets none for the
+// host); elsewhere, unset, the tests follow what skbtrail check says and
+// skip the scenarios this kernel cannot run.
 
 // checkOutput is what `skbtrail check` says about this kernel.
 var checkOutput = sync.OnceValues(func() (string, error) {
@@ -56,8 +61,13 @@ func haveNFLinks(t *testing.T) bool {
 	return m[1] == "yes"
 }
 
-// needFuncs returns whether function probes can be used here. Where not,
-// the caller checks the refusal instead.
+// funcMode is $SKBTRAIL_E2E_FUNC_MODE: "", "none" or a probe source.
+var funcMode = os.Getenv("SKBTRAIL_E2E_FUNC_MODE")
+
+// needFuncs returns whether function probes can be used here: what
+// SKBTRAIL_E2E_FUNC_MODE says, which skbtrail check must confirm. Under
+// CI=true the variable must be set. Where not, the caller checks the
+// refusal instead.
 func needFuncs(t *testing.T) bool {
 	t.Helper()
 	needBinary(t)
@@ -66,7 +76,36 @@ func needFuncs(t *testing.T) bool {
 		t.Fatal(err)
 	}
 	t.Logf("skbtrail check: function probes: %s", line)
-	return !strings.HasPrefix(line, "none")
+	avail := !strings.HasPrefix(line, "none")
+	switch {
+	case funcMode == "" && os.Getenv("CI") == "true":
+		t.Fatalf("CI=true: set SKBTRAIL_E2E_FUNC_MODE to what this kernel must offer (fentry, kprobe, kprobe.multi or none); skbtrail check says %q", line)
+	case funcMode == "none" && avail:
+		t.Fatalf("SKBTRAIL_E2E_FUNC_MODE=none, but skbtrail check says function probes: %s", line)
+	case funcMode != "" && funcMode != "none" && !avail:
+		t.Fatalf("SKBTRAIL_E2E_FUNC_MODE=%s, but skbtrail check says function probes: %s", funcMode, line)
+	case funcMode != "" && funcMode != "none" && !strings.Contains(line, funcModeName(funcMode)):
+		t.Fatalf("SKBTRAIL_E2E_FUNC_MODE=%s, but skbtrail check does not name it: function probes: %s", funcMode, line)
+	}
+	return avail
+}
+
+// funcModeName is how skbtrail names probe source mode in its output.
+func funcModeName(mode string) string {
+	if mode == "fentry" {
+		return "fentry/fexit"
+	}
+	return mode
+}
+
+// skipUnlessFuncs skips a function scenario where function probes are
+// unavailable, as SKBTRAIL_E2E_FUNC_MODE=none says (or, outside CI,
+// skbtrail check): TestFunctionUnavailable checks the refusal there.
+func skipUnlessFuncs(t *testing.T) {
+	t.Helper()
+	if !needFuncs(t) {
+		t.Skip("function probes unavailable here (SKBTRAIL_E2E_FUNC_MODE=" + funcMode + "): TestFunctionUnavailable checks the refusal")
+	}
 }
 
 func runCmdTimeout(d time.Duration, name string, args ...string) (string, error) {
@@ -86,14 +125,31 @@ func runCmdTimeout(d time.Duration, name string, args ...string) (string, error)
 }
 
 // startFuncs starts skbtrail and waits for it to begin tracing (run), then
-// checks which probe source the begin line names.
-func startFuncs(t *testing.T, args ...string) *proc {
+// checks that it traces at least nfuncs functions (a name can be a
+// tracepoint and a function, consume_skb is both), all with the probe
+// source of SKBTRAIL_E2E_FUNC_MODE when set, and skipped none.
+func startFuncs(t *testing.T, nfuncs int, args ...string) *proc {
 	t.Helper()
 	p := run(t, args...)
-	begin := regexp.MustCompile(`begin trace\.\.\. \(([^\n]*)\)`).FindStringSubmatch(p.stderr.String())
+	stderr := p.stderr.String()
+	begin := regexp.MustCompile(`begin trace\.\.\. \(([^\n]*)\)`).FindStringSubmatch(stderr)
+	if begin == nil {
+		t.Fatalf("%s: no begin line with what it traces:\n%s", p.name(), stderr)
+	}
 	t.Logf("%s: %s", p.name(), begin[1])
-	if want := os.Getenv("SKBTRAIL_E2E_FUNC_MODE"); want != "" && !strings.Contains(begin[1], "via "+want) {
-		t.Errorf("begin line %q does not name probe source %q (SKBTRAIL_E2E_FUNC_MODE)", begin[1], want)
+	m := regexp.MustCompile(`(\d+) functions \(([^)]*)\)`).FindStringSubmatch(begin[1])
+	var n int
+	if m != nil {
+		n, _ = strconv.Atoi(m[1])
+	}
+	if n < nfuncs {
+		t.Fatalf("%s: begin line %q does not say it traces %d functions or more:\n%s", p.name(), begin[1], nfuncs, stderr)
+	}
+	if funcMode != "" && funcMode != "none" && m[2] != fmt.Sprintf("%d via %s", n, funcModeName(funcMode)) {
+		t.Errorf("%s: begin line %q: want all %d functions via %s (SKBTRAIL_E2E_FUNC_MODE)", p.name(), begin[1], n, funcModeName(funcMode))
+	}
+	if strings.Contains(stderr, "cannot be probed here") {
+		t.Errorf("%s: functions were skipped:\n%s", p.name(), stderr)
 	}
 	return p
 }
@@ -123,8 +179,7 @@ func rawEvents(t *testing.T, stdout string) []map[string]any {
 // mixes tracepoints and functions traces with the tracepoints and says so.
 func TestFunctionUnavailable(t *testing.T) {
 	if needFuncs(t) {
-		t.Log("function probes are available here: TestFunctionIPRcv and the others run instead")
-		return
+		t.Skip("function probes are available here (SKBTRAIL_E2E_FUNC_MODE=" + funcMode + "): TestFunctionIPRcv and the others run instead")
 	}
 	_, stderr, code := runOnce(t, "-t", "ip_rcv", "--duration", "1s")
 	if code != 1 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 ||
@@ -139,10 +194,7 @@ func TestFunctionUnavailable(t *testing.T) {
 
 // Scenario: -t ip_rcv sees a ping arrive in B; with --ret its return value.
 func TestFunctionIPRcv(t *testing.T) {
-	if !needFuncs(t) {
-		t.Log("function probes unavailable here: TestFunctionUnavailable checks the refusal")
-		return
-	}
+	skipUnlessFuncs(t)
 	t.Parallel()
 	for _, ret := range []bool{false, true} {
 		t.Run(fmt.Sprintf("ret=%v", ret), func(t *testing.T) {
@@ -152,7 +204,7 @@ func TestFunctionIPRcv(t *testing.T) {
 			if ret {
 				args = append(args, "--ret")
 			}
-			tr := startFuncs(t, args...)
+			tr := startFuncs(t, 2, args...) // ip_rcv, and consume_skb's function
 			mustPing(t, p.A, p.B4)
 			stdout, stderr := tr.waitOK(exitWithin)
 			evs := parseJSON(t, stdout, stderr)
@@ -187,17 +239,14 @@ func TestFunctionIPRcv(t *testing.T) {
 // FORWARD chain drops ICMP: ipt_do_table's return names table filter,
 // chain FORWARD and NF_DROP, and --diag blames them.
 func TestFunctionIptablesLegacyForwardDrop(t *testing.T) {
-	if !needFuncs(t) {
-		t.Log("function probes unavailable here: TestFunctionUnavailable checks the refusal")
-		return
-	}
+	skipUnlessFuncs(t)
 	if _, err := runCmd("iptables-legacy", "--version"); err != nil {
 		t.Fatalf("iptables-legacy is needed (Debian's iptables package): %v", err)
 	}
 	t.Parallel()
 	a, r, b := fnRouter(t)
 	mustNS(t, r.ns, "iptables-legacy", "-A", "FORWARD", "-p", "icmp", "-j", "DROP")
-	tr := startFuncs(t, "--json", "--diag", "--no-nftrace", "-t", "ipt_do_table,kfree_skb", "-p", "icmp", "-s", a.addr, "-d", b.addr, "--duration", durArg(4*time.Second))
+	tr := startFuncs(t, 1, "--json", "--diag", "--no-nftrace", "-t", "ipt_do_table,kfree_skb", "-p", "icmp", "-s", a.addr, "-d", b.addr, "--duration", durArg(4*time.Second))
 	if ok, _ := ping(a.ns, b.addr); ok {
 		t.Errorf("ping from A to B through R was answered despite the DROP rule")
 	}

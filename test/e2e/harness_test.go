@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -78,6 +79,70 @@ func kernelAtLeast(major, minor int) bool {
 	fmt.Sscanf(string(b), "%d.%d", &x, &y)
 	return x > major || x == major && y >= minor
 }
+
+// What older kernels lack, from the kernel release (never from skbtrail's
+// own verdicts, which these tests check): the e2e scenarios assert what
+// the kernel can report, and that skbtrail says once what it cannot.
+var (
+	// haveReasons: kfree_skb carries a drop reason (enum skb_drop_reason,
+	// 5.17). Before, a drop is told by the function that dropped it.
+	haveReasons = kernelAtLeast(5, 17)
+	// haveNFTrace: nftables tables owned by a socket (NFT_TABLE_F_OWNER,
+	// 5.12), which --diag's rule trace needs.
+	haveNFTrace = kernelAtLeast(5, 12)
+)
+
+// noReasonsNote is the line skbtrail prints once where kfree_skb has no
+// reasons.
+const noReasonsNote = "this kernel gives no drop reasons (kfree_skb has them from Linux 5.17)"
+
+// saysReasons checks that a run that traced kfree_skb said once that the
+// kernel gives no drop reasons where it gives none, and never elsewhere.
+func saysReasons(t *testing.T, name, stderr string) {
+	t.Helper()
+	want := 0
+	if !haveReasons {
+		want = 1
+	}
+	if n := strings.Count(stderr, noReasonsNote); n != want {
+		t.Errorf("%s: %d lines %q on stderr, want %d (kernel before 5.17: %v):\n%s", name, n, noReasonsNote, want, !haveReasons, stderr)
+	}
+}
+
+// haveTracepoint says whether the kernel has tracepoint name: whether
+// /proc/kallsyms lists its __traceiter_NAME (a function, 5.10+) or
+// __tracepoint_NAME (data, with CONFIG_KALLSYMS_ALL). Names show even
+// where addresses are hidden, and tracefs may not be mounted. It fails the
+// test when kallsyms cannot be read.
+func haveTracepoint(t *testing.T, name string) bool {
+	t.Helper()
+	set, err := tracepointSyms()
+	if err != nil {
+		t.Fatalf("cannot tell whether tracepoint %s exists: %v", name, err)
+	}
+	return set[name]
+}
+
+var tracepointSyms = sync.OnceValues(func() (map[string]bool, error) {
+	b, err := os.ReadFile("/proc/kallsyms")
+	if err != nil {
+		return nil, err
+	}
+	set := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 3 {
+			for _, prefix := range []string{"__traceiter_", "__tracepoint_"} {
+				if name, ok := strings.CutPrefix(f[2], prefix); ok {
+					set[name] = true
+				}
+			}
+		}
+	}
+	if len(set) == 0 {
+		return nil, errors.New("/proc/kallsyms lists no __traceiter_ or __tracepoint_ symbol")
+	}
+	return set, nil
+})
 
 // ---------------------------------------------------------------------------
 // Namespaces
