@@ -325,6 +325,8 @@ var exprs = []string{
 	"tcp and ip[9] = 17", "ip[9] = 17 and ip[9] = 17", "32 << ip[20] = 0 or ip", "-48 % 48 = 0", "-32 / len = 0",
 	"0 << ip[0] = 0", "sctp or net ::/0", "len / -len ^ len >= len", "protochain 6 and ip and ip or ip",
 	"not ip6 and ip6 protochain 6", "sctp and 32 = (-0)", "32 << -2 = 0", "ip[8] * 0 + ip[9] = 6",
+	"src and dst portrange 0-65535 and 59 and 6", "sctp and igmp or less 0", "ip6 and ip or less 0",
+	"udp and tcp or len > 0", "ip or not ip", "ip[0] + 1 = 5 or 1 = 1",
 }
 
 // badExprs are expressions libpcap refuses too (on raw IP).

@@ -315,14 +315,31 @@ func generate(b *bnode) (prog []bpf.RawInstruction, ok bool) {
 		// libpcap does not optimize a program with protochain (its
 		// loop jumps back), nor refuse one that rejects everything.
 		f.root = f.build(b, f.accept, f.rej)
-	} else {
+	}
+	var orig *blk
+	if !hasChain(b) {
 		f.root = f.build(normalize(b), f.accept, f.rej)
+		orig = f.root
 		f.optimize()
 		if f.root == f.rej {
 			return nil, false
 		}
 	}
 	g := &gen{}
+	if orig != nil && orig != f.root && !f.root.ret && !orig.late {
+		// libpcap's opt_root passes a first block whose branches meet
+		// but keeps its statements: their loads still reject a short
+		// packet ("ip6 and ip or less 0" loads ip[0]).
+		if orig.t != nil {
+			g.load(orig.t.ld)
+			if orig.t.hasMask {
+				g.emit(opALU|aluAND, orig.t.mask)
+			}
+		} else if orig.node.kind == bRel {
+			g.arith(orig.node.rel.a0, 0)
+			g.arith(orig.node.rel.a1, 1)
+		}
+	}
 	labels := map[*blk]int{}
 	lbl := func(b *blk) int {
 		b = skipLate(b)
