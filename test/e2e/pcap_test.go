@@ -99,7 +99,7 @@ func TestPcapExpression(t *testing.T) {
 	}
 }
 
-// A bad expression: libpcap's message on one line, exit status 2.
+// A bad expression: the compiler's message on one line, exit status 2.
 func TestPcapBadExpression(t *testing.T) {
 	needBinary(t)
 	t.Parallel()
