@@ -43,8 +43,17 @@ Output:
                             (reason, location, netns, ifname) with count = drops
                             in the interval, then one "interval" record
       --metrics ADDR        serve Prometheus metrics at http://ADDR/metrics
-                            (e.g. :9464): skbtrail_drops_total{reason,location,
-                            netns,device} and skbtrail's own health
+                            (only /metrics; other paths are 404):
+                            skbtrail_drops_total{reason,location,netns,device}
+                            and skbtrail's own health. ADDR is HOST:PORT:
+                            127.0.0.1:9464 for this host only, a node
+                            address for that address only, :9464 for every
+                            address
+      --web-config FILE     TLS, client certificates and basic auth for
+                            --metrics: a Prometheus exporter-toolkit web
+                            configuration file (tls_server_config,
+                            basic_auth_users with bcrypt hashes); read again
+                            on every connection
       --max-keys N          keys the kernel counts (default 4096); drops of
                             further keys are reported as not counted
 
@@ -61,6 +70,9 @@ Examples:
   skbtrail drops                                  every drop on the host
   skbtrail drops -p tcp --netns blue --stack      TCP drops in netns blue
   skbtrail drops --metrics :9464 --interval 15s   a Prometheus exporter
+  skbtrail drops --metrics 127.0.0.1:9464 --web-config web.yml
+                                                  the same, this host only,
+                                                  with TLS and basic auth
 `
 
 type dropsFlags struct {
@@ -70,6 +82,7 @@ type dropsFlags struct {
 	stack     bool
 	jsonOut   bool
 	metrics   string
+	webConfig string
 	maxKeys   int
 	count     int
 	duration  string
@@ -87,6 +100,7 @@ func runDrops(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&fl.stack, "stack", false, "")
 	fs.BoolVar(&fl.jsonOut, "json", false, "")
 	fs.StringVar(&fl.metrics, "metrics", "", "")
+	fs.StringVar(&fl.webConfig, "web-config", "", "")
 	fs.IntVar(&fl.maxKeys, "max-keys", 4096, "")
 	fs.IntVarP(&fl.count, "count", "c", 0, "")
 	fs.StringVar(&fl.duration, "duration", "", "")
@@ -120,6 +134,9 @@ func runDrops(args []string, stdout, stderr io.Writer) error {
 	if fl.maxKeys < 1 || fl.maxKeys > 1<<20 {
 		return usageError{fmt.Errorf("--max-keys %d: give a number of keys from 1 to 1048576", fl.maxKeys)}
 	}
+	if fl.webConfig != "" && fl.metrics == "" {
+		return usageError{fmt.Errorf("--web-config %s: it configures the metrics endpoint: give --metrics ADDR too", fl.webConfig)}
+	}
 	f, err := filter.Parse(fl.f)
 	if err != nil {
 		return err
@@ -131,7 +148,7 @@ func runDrops(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 	err = monitor.Run(ctx, monitor.Config{
 		Filter: f, Interval: fl.intervalD, Top: fl.top, Stack: fl.stack, JSON: fl.jsonOut,
-		Metrics: fl.metrics, MaxKeys: fl.maxKeys, Count: fl.count, Duration: fl.durationD,
+		Metrics: fl.metrics, WebConfig: fl.webConfig, MaxKeys: fl.maxKeys, Count: fl.count, Duration: fl.durationD,
 		Out: stdout, Log: stderr, Terminal: isTerminal(stdout),
 	})
 	var bad *monitor.BadMetricsAddr

@@ -23,18 +23,19 @@ import (
 
 // Config says what to count and how to report it.
 type Config struct {
-	Filter   filter.Filter
-	Interval time.Duration // report every Interval
-	Top      int           // rows per report; 0: all
-	Stack    bool          // record kernel stacks, show the top 5
-	JSON     bool          // JSON lines instead of a table
-	Metrics  string        // serve Prometheus metrics at this address; "": no
-	MaxKeys  int           // keys the kernel counts
-	Count    int           // stop after this many intervals; 0: no limit
-	Duration time.Duration // stop after this long; 0: no limit
-	Out      io.Writer     // reports
-	Log      io.Writer     // progress and warnings (stderr)
-	Terminal bool          // Out is a terminal: redraw the table in place
+	Filter    filter.Filter
+	Interval  time.Duration // report every Interval
+	Top       int           // rows per report; 0: all
+	Stack     bool          // record kernel stacks, show the top 5
+	JSON      bool          // JSON lines instead of a table
+	Metrics   string        // serve Prometheus metrics at this address; "": no
+	WebConfig string        // exporter-toolkit web config (TLS, basic auth) for Metrics; "": plain HTTP
+	MaxKeys   int           // keys the kernel counts
+	Count     int           // stop after this many intervals; 0: no limit
+	Duration  time.Duration // stop after this long; 0: no limit
+	Out       io.Writer     // reports
+	Log       io.Writer     // progress and warnings (stderr)
+	Terminal  bool          // Out is a terminal: redraw the table in place
 }
 
 // BadMetricsAddr is the error for a metrics address that cannot be
@@ -44,7 +45,13 @@ type BadMetricsAddr struct {
 	Err  error
 }
 
-func (e *BadMetricsAddr) Error() string { return fmt.Sprintf("--metrics %q: %v", e.Addr, e.Err) }
+func (e *BadMetricsAddr) Error() string {
+	var bad *metrics.BadConfig
+	if errors.As(e.Err, &bad) {
+		return bad.Error()
+	}
+	return fmt.Sprintf("--metrics %q: %v", e.Addr, e.Err)
+}
 func (e *BadMetricsAddr) Unwrap() error { return e.Err }
 
 // Run attaches the drop counter and reports until ctx is done, the count
@@ -83,7 +90,7 @@ func Run(ctx context.Context, cfg Config) error {
 		// The metrics need the mode, known after attaching; listen first
 		// anyway so that a busy address fails before anything is loaded.
 		m = metrics.New(event.KfreeSkb.String(), "", cfg.MaxKeys)
-		s, err := metrics.Serve(cfg.Metrics, m.Handler())
+		s, err := metrics.Serve(cfg.Metrics, cfg.WebConfig, m.Handler(), stderr)
 		if err != nil {
 			return &BadMetricsAddr{cfg.Metrics, err}
 		}
@@ -120,6 +127,9 @@ func Run(ctx context.Context, cfg Config) error {
 	where := ""
 	if cfg.Metrics != "" {
 		where = ", metrics at http://" + cfg.Metrics + "/metrics"
+		if cfg.WebConfig != "" {
+			where = ", metrics at " + cfg.Metrics + "/metrics with TLS and auth as " + cfg.WebConfig + " says"
+		}
 	}
 	fmt.Fprintf(stderr, "begin trace... (counting drops at skb:kfree_skb via %s, filter: %s, every %s%s; Ctrl-C to stop)\n",
 		dr.Mode, f, cfg.Interval, where)
