@@ -19,6 +19,7 @@ import (
 	"github.com/skbtrail/skbtrail/internal/diagnose"
 	"github.com/skbtrail/skbtrail/internal/filter"
 	"github.com/skbtrail/skbtrail/internal/kernel"
+	"github.com/skbtrail/skbtrail/internal/outfile"
 	"github.com/skbtrail/skbtrail/internal/output"
 	"github.com/skbtrail/skbtrail/internal/pcapfilter"
 	"github.com/skbtrail/skbtrail/internal/probe"
@@ -78,7 +79,11 @@ Output:
       --pcap FILE           also write every traced event's packet to FILE
                             as pcapng (Wireshark, tshark), with a comment
                             naming probe, skb, netns, device and drop reason;
-                            '-' for stdout (the text or JSON goes to stderr)
+                            '-' for stdout (the text or JSON goes to stderr);
+                            created readable by its owner only (0600), never
+                            over an existing file or through a symbolic link
+      --force               --pcap: overwrite an existing regular file (it
+                            becomes 0600; still never through a link)
       --snaplen N           bytes of each packet to copy, from the IP header
                             on (default 256, at most 65535)
 
@@ -147,6 +152,7 @@ type flags struct {
 	bufferSize             int
 	version, help          bool
 	pcap                   string
+	force                  bool
 	snaplen                int
 }
 
@@ -162,6 +168,7 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&fl.jsonOut, "json", false, "")
 	fs.StringVar(&fl.pcap, "pcap", "", "")
 	fs.IntVar(&fl.snaplen, "snaplen", 256, "")
+	fs.BoolVar(&fl.force, "force", false, "")
 	fs.BoolVar(&fl.ret, "ret", false, "")
 	fs.BoolVar(&fl.diag.Enabled, "diag", false, "")
 	fs.BoolVar(&fl.diag.Keep, "diag-keep", false, "")
@@ -275,9 +282,12 @@ func configure(fl flags, expr string, stdout, stderr io.Writer) (config, error) 
 		if fl.pcap == "-" {
 			out = stderr // stdout is the capture
 		} else {
-			file, err := os.Create(fl.pcap)
+			file, err := outfile.Create("--pcap", fl.pcap, fl.force)
+			if errors.Is(err, outfile.ErrExists) || errors.Is(err, outfile.ErrUnsafe) {
+				return cfg, usageError{err}
+			}
 			if err != nil {
-				return cfg, fmt.Errorf("--pcap: %w", err)
+				return cfg, err
 			}
 			w, cfg.pcapFile = file, file
 		}
