@@ -14,6 +14,7 @@ import (
 
 	"github.com/skbtrail/skbtrail/internal/filter"
 	"github.com/skbtrail/skbtrail/internal/monitor"
+	"github.com/skbtrail/skbtrail/internal/privs"
 )
 
 const dropsUsage = `skbtrail drops counts every packet the kernel drops, by drop reason,
@@ -58,6 +59,10 @@ Output:
                             further keys are reported as not counted
 
 Running:
+      --user USER           once attached, go on as USER (the web config
+                            must be readable by USER: it is read again on
+                            each connection); every capability is dropped
+                            either way
   -c, --count N             stop after N intervals
       --duration D          stop after D (e.g. 10s, 1m)
   -h, --help                this help
@@ -83,6 +88,7 @@ type dropsFlags struct {
 	jsonOut   bool
 	metrics   string
 	webConfig string
+	user      string
 	maxKeys   int
 	count     int
 	duration  string
@@ -101,6 +107,7 @@ func runDrops(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&fl.jsonOut, "json", false, "")
 	fs.StringVar(&fl.metrics, "metrics", "", "")
 	fs.StringVar(&fl.webConfig, "web-config", "", "")
+	fs.StringVar(&fl.user, "user", "", "")
 	fs.IntVar(&fl.maxKeys, "max-keys", 4096, "")
 	fs.IntVarP(&fl.count, "count", "c", 0, "")
 	fs.StringVar(&fl.duration, "duration", "", "")
@@ -137,6 +144,10 @@ func runDrops(args []string, stdout, stderr io.Writer) error {
 	if fl.webConfig != "" && fl.metrics == "" {
 		return usageError{fmt.Errorf("--web-config %s: it configures the metrics endpoint: give --metrics ADDR too", fl.webConfig)}
 	}
+	plan := &privs.Plan{Mode: privs.Drops, User: fl.user}
+	if err := plan.Check(); err != nil {
+		return usageError{err}
+	}
 	f, err := filter.Parse(fl.f)
 	if err != nil {
 		return err
@@ -149,7 +160,7 @@ func runDrops(args []string, stdout, stderr io.Writer) error {
 	err = monitor.Run(ctx, monitor.Config{
 		Filter: f, Interval: fl.intervalD, Top: fl.top, Stack: fl.stack, JSON: fl.jsonOut,
 		Metrics: fl.metrics, WebConfig: fl.webConfig, MaxKeys: fl.maxKeys, Count: fl.count, Duration: fl.durationD,
-		Out: stdout, Log: stderr, Terminal: isTerminal(stdout),
+		Out: stdout, Log: stderr, Terminal: isTerminal(stdout), Privs: plan,
 	})
 	var bad *monitor.BadMetricsAddr
 	if errors.As(err, &bad) {

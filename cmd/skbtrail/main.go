@@ -22,6 +22,7 @@ import (
 	"github.com/skbtrail/skbtrail/internal/outfile"
 	"github.com/skbtrail/skbtrail/internal/output"
 	"github.com/skbtrail/skbtrail/internal/pcapfilter"
+	"github.com/skbtrail/skbtrail/internal/privs"
 	"github.com/skbtrail/skbtrail/internal/probe"
 	"github.com/skbtrail/skbtrail/internal/probe/function"
 	"github.com/skbtrail/skbtrail/internal/trace"
@@ -101,11 +102,18 @@ Diagnosis:
   (--diag-keep, --diag-quiet, --no-nftrace and --hooks imply --diag)
 
 Running:
+      --user USER           once the probes are attached, go on as USER
+                            (not with --diag, whose live checks need root)
   -c, --count N             stop after N packets
       --duration D          stop after D (e.g. 10s, 1m)
       --buffer-size BYTES   ring buffer size, a power of two (default 4194304)
       --version             print the version
   -h, --help                this help
+
+Once everything is attached, skbtrail drops every capability the rest of
+the run does not use: all of them when tracing; with --diag it keeps
+CAP_NET_ADMIN, CAP_SYS_ADMIN and CAP_SYS_PTRACE for its live checks
+('skbtrail check' lists them per mode, and what this kernel adds).
 
 Exit status: 0 when stopped by count, duration or Ctrl-C/SIGTERM; 1 when
 tracing failed; 2 for bad input.
@@ -153,6 +161,7 @@ type flags struct {
 	version, help          bool
 	pcap                   string
 	force                  bool
+	user                   string
 	snaplen                int
 }
 
@@ -169,6 +178,7 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&fl.pcap, "pcap", "", "")
 	fs.IntVar(&fl.snaplen, "snaplen", 256, "")
 	fs.BoolVar(&fl.force, "force", false, "")
+	fs.StringVar(&fl.user, "user", "", "")
 	fs.BoolVar(&fl.ret, "ret", false, "")
 	fs.BoolVar(&fl.diag.Enabled, "diag", false, "")
 	fs.BoolVar(&fl.diag.Keep, "diag-keep", false, "")
@@ -276,6 +286,13 @@ func configure(fl flags, expr string, stdout, stderr io.Writer) (config, error) 
 	cfg.Filter, cfg.Tracers, cfg.Basic, cfg.Count, cfg.RingSize = f, tracers, fl.basic, fl.count, fl.bufferSize
 	cfg.Diag = fl.diag
 	cfg.Ret = fl.ret
+	cfg.Privs = &privs.Plan{Mode: privs.Trace, User: fl.user}
+	if fl.diag.Enabled {
+		cfg.Privs.Mode = privs.Diag
+	}
+	if err := cfg.Privs.Check(); err != nil {
+		return cfg, usageError{err}
+	}
 	out := stdout
 	if fl.pcap != "" {
 		w := stdout
@@ -339,6 +356,15 @@ func check(stdout io.Writer) error {
 	}
 	if spec, err := kernel.BTF(); err == nil {
 		r.Tracepoints = probe.Availability(spec, f)
+	}
+	for _, m := range privs.Modes() {
+		r.Privileges = append(r.Privileges, output.PrivRow{Mode: m.Name, Start: m.Start.String(),
+			Keep: privs.Needs(m).String(), Why: m.Why, User: m.User})
+	}
+	if held, err := privs.Held(); err == nil {
+		r.Held = held.String()
+	} else {
+		r.Held = err.Error()
 	}
 	output.Check(stdout, r)
 	return nil

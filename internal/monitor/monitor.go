@@ -19,6 +19,7 @@ import (
 	"github.com/skbtrail/skbtrail/internal/kernel"
 	"github.com/skbtrail/skbtrail/internal/metrics"
 	"github.com/skbtrail/skbtrail/internal/output"
+	"github.com/skbtrail/skbtrail/internal/privs"
 )
 
 // Config says what to count and how to report it.
@@ -36,6 +37,7 @@ type Config struct {
 	Out       io.Writer     // reports
 	Log       io.Writer     // progress and warnings (stderr)
 	Terminal  bool          // Out is a terminal: redraw the table in place
+	Privs     *privs.Plan   // carried out once attached and names are read; nil: keep all
 }
 
 // BadMetricsAddr is the error for a metrics address that cannot be
@@ -113,6 +115,26 @@ func Run(ctx context.Context, cfg Config) error {
 	start := time.Now()
 	agg := drops.New(namer, start)
 	namesReady := false
+	takeNames := func() {
+		if namesReady {
+			return
+		}
+		n := <-namesc
+		for _, w := range n.warn {
+			fmt.Fprintf(stderr, "skbtrail: warning: %s\n", w)
+		}
+		agg.Namer.Reason, agg.Namer.Symbol, namesReady = n.reason, n.symbol, true
+	}
+	if cfg.Privs != nil {
+		// kallsyms needs privileges to show addresses: read it first.
+		takeNames()
+		if _, err := cfg.Privs.Enter(); err != nil {
+			if !errors.Is(err, privs.ErrAllThreads) || cfg.Privs.User != "" {
+				return fmt.Errorf("drop privileges: %w", err)
+			}
+			fmt.Fprintf(stderr, "skbtrail: warning: capabilities not dropped: %v\n", err)
+		}
+	}
 
 	var out output.DropsRenderer
 	if cfg.JSON {
@@ -146,13 +168,7 @@ func Run(ctx context.Context, cfg Config) error {
 	var buf []event.DropCount
 	intervals := 0
 	report := func() error {
-		if !namesReady {
-			n := <-namesc
-			for _, w := range n.warn {
-				fmt.Fprintf(stderr, "skbtrail: warning: %s\n", w)
-			}
-			agg.Namer.Reason, agg.Namer.Symbol, namesReady = n.reason, n.symbol, true
-		}
+		takeNames()
 		var err error
 		buf, err = dr.Read(buf)
 		if err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/skbtrail/skbtrail/internal/filter"
 	"github.com/skbtrail/skbtrail/internal/kernel"
 	"github.com/skbtrail/skbtrail/internal/output"
+	"github.com/skbtrail/skbtrail/internal/privs"
 	"github.com/skbtrail/skbtrail/internal/probe"
 	"github.com/skbtrail/skbtrail/internal/track"
 )
@@ -48,6 +49,11 @@ type Config struct {
 	// of each are copied in the kernel.
 	Pcap    *output.Pcap
 	Snaplen uint32
+
+	// Privs, when set, is carried out once everything is attached and
+	// every socket is open: capabilities the rest of the run does not
+	// use are dropped, and the run goes on as Privs.User if given.
+	Privs *privs.Plan
 }
 
 // Stats is what a session counted.
@@ -106,6 +112,9 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 			return st, err
 		}
 		defer r.diag.Close()
+	}
+	if err := enterPrivs(cfg.Privs, cfg.Log); err != nil {
+		return st, err
 	}
 	shown := cfg.Filter.String()
 	if cfg.Expr != "" {
@@ -177,6 +186,23 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 		return st, fmt.Errorf("write the capture (--pcap): %w", r.pcapErr)
 	}
 	return st, nil
+}
+
+// enterPrivs carries out plan (nil: nothing). Where capabilities cannot be
+// dropped on every thread (a cgo build) that is a warning, unless a user
+// was asked for.
+func enterPrivs(plan *privs.Plan, log io.Writer) error {
+	if plan == nil {
+		return nil
+	}
+	if _, err := plan.Enter(); err != nil {
+		if errors.Is(err, privs.ErrAllThreads) && plan.User == "" {
+			fmt.Fprintf(log, "skbtrail: warning: capabilities not dropped: %v\n", err)
+			return nil
+		}
+		return fmt.Errorf("drop privileges: %w", err)
+	}
+	return nil
 }
 
 func loadReasons() (*kernel.Reasons, error) {
