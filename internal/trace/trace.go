@@ -22,6 +22,7 @@ import (
 	"github.com/skbtrail/skbtrail/internal/event"
 	"github.com/skbtrail/skbtrail/internal/filter"
 	"github.com/skbtrail/skbtrail/internal/kernel"
+	"github.com/skbtrail/skbtrail/internal/limits"
 	"github.com/skbtrail/skbtrail/internal/output"
 	"github.com/skbtrail/skbtrail/internal/privs"
 	"github.com/skbtrail/skbtrail/internal/probe"
@@ -130,7 +131,10 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 	if cfg.Duration > 0 {
 		deadline = time.Now().Add(cfg.Duration)
 	}
+	limits.Warn(cfg.Log)
+	defer limits.Warn(nil)
 	var rec ringbuf.Record
+	lastExpire := time.Now()
 	for !r.done {
 		if ctx.Err() != nil || (!deadline.IsZero() && time.Now().After(deadline)) {
 			break
@@ -144,8 +148,15 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 		switch {
 		case err == nil:
 			r.handle(rec.RawSample)
+			// Under a steady flood the read never times out: expire
+			// idle stories anyway, or they would pile up.
+			if time.Since(lastExpire) > poll {
+				r.emit(r.tr.Expire(monotonic()))
+				lastExpire = time.Now()
+			}
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			r.emit(r.tr.Expire(monotonic()))
+			lastExpire = time.Now()
 		case errors.Is(err, ringbuf.ErrClosed):
 			r.done = true
 		default:
@@ -179,6 +190,7 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 	if st.Errors > 0 {
 		fmt.Fprintf(cfg.Log, "skbtrail: %d events could not be decoded\n", st.Errors)
 	}
+	limits.Report(cfg.Log)
 	if err := cfg.Out.Flush(); err != nil {
 		return st, err
 	}
