@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
 	"github.com/skbtrail/skbtrail/internal/filter"
@@ -17,57 +18,23 @@ import (
 	"github.com/skbtrail/skbtrail/internal/privs"
 )
 
-const dropsUsage = `skbtrail drops counts every packet the kernel drops, by drop reason,
+// dropsHelp is the fixed text of 'skbtrail drops --help'; the flags'
+// entries are rendered from their definitions (dropsFlagSet, newFlagSet).
+var dropsHelp = helpDoc{
+	intro: `skbtrail drops counts every packet the kernel drops, by drop reason,
 dropping function, network namespace and device. The counting happens in
 the kernel (no event per packet), so it is cheap enough to leave running.
 
 Usage:
   skbtrail drops [flags]
 
-Filter (the same as tracing; checked in the kernel on the dropped packet):
-  -s, --saddr ADDR[/LEN]    source address or prefix
-  -d, --daddr ADDR[/LEN]    destination address or prefix
-      --addr ADDR[/LEN]     source or destination
-  -S, --sport PORT          source port (tcp, udp)
-  -D, --dport PORT          destination port
-      --port PORT           source or destination port
-  -p, --proto PROTO         tcp, udp, icmp, icmp6, or a protocol number
-      --netns NS            only drops in this network namespace (name under
-                            /run/netns, path, or inode number)
-      --dev IFNAME          only drops of packets on this interface
-
-Output:
-  -i, --interval D          report every D (default 1s)
-      --top N               rows per report (default 20; 0: all)
-      --stack               show the kernel stack of the top 5 drops
-      --json                JSON lines: per interval one "drop" record per
-                            (reason, location, netns, ifname) with count = drops
-                            in the interval, then one "interval" record
-      --metrics ADDR        serve Prometheus metrics at http://ADDR/metrics
-                            (only /metrics; other paths are 404):
-                            skbtrail_drops_total{reason,location,netns,device}
-                            and skbtrail's own health. ADDR is HOST:PORT:
-                            127.0.0.1:9464 for this host only, a node
-                            address for that address only, :9464 for every
-                            address
-      --web-config FILE     TLS, client certificates and basic auth for
-                            --metrics: a Prometheus exporter-toolkit web
-                            configuration file (tls_server_config,
-                            basic_auth_users with bcrypt hashes); read again
-                            on every connection
-      --max-keys N          keys the kernel counts (default 4096); drops of
-                            further keys are reported as not counted
-
-Running:
-      --user USER           once attached, go on as USER (the web config
-                            must be readable by USER: it is read again on
-                            each connection); every capability is dropped
-                            either way
-  -c, --count N             stop after N intervals
-      --duration D          stop after D (e.g. 10s, 1m)
-  -h, --help                this help
-
-At exit (count, duration, Ctrl-C or SIGTERM) the last, partial interval is
+`,
+	sections: []helpSection{
+		{group: groupFilter, heading: "Filter (the same as tracing; checked in the kernel on the dropped packet):"},
+		{group: groupOutput, heading: "Output:"},
+		{group: groupRunning, heading: "Running:"},
+	},
+	outro: `At exit (count, duration, Ctrl-C or SIGTERM) the last, partial interval is
 reported too, and the text output ends with the totals of the run.
 Exit status: 0 when stopped; 1 when counting failed; 2 for bad input.
 
@@ -78,7 +45,8 @@ Examples:
   skbtrail drops --metrics 127.0.0.1:9464 --web-config web.yml
                                                   the same, this host only,
                                                   with TLS and basic auth
-`
+`,
+}
 
 type dropsFlags struct {
 	f         filter.Options
@@ -100,23 +68,12 @@ type dropsFlags struct {
 // runDrops is `skbtrail drops ARGS`.
 func runDrops(args []string, stdout, stderr io.Writer) error {
 	var fl dropsFlags
-	fs := newFlagSet("skbtrail drops", &fl.f)
-	fs.StringVarP(&fl.interval, "interval", "i", "1s", "")
-	fs.IntVar(&fl.top, "top", 20, "")
-	fs.BoolVar(&fl.stack, "stack", false, "")
-	fs.BoolVar(&fl.jsonOut, "json", false, "")
-	fs.StringVar(&fl.metrics, "metrics", "", "")
-	fs.StringVar(&fl.webConfig, "web-config", "", "")
-	fs.StringVar(&fl.user, "user", "", "")
-	fs.IntVar(&fl.maxKeys, "max-keys", 4096, "")
-	fs.IntVarP(&fl.count, "count", "c", 0, "")
-	fs.StringVar(&fl.duration, "duration", "", "")
-	fs.BoolVarP(&fl.help, "help", "h", false, "")
+	fs := dropsFlagSet(&fl)
 	if err := fs.Parse(args); err != nil {
 		return usageError{fmt.Errorf("drops: %v (see 'skbtrail drops --help')", err)}
 	}
 	if fl.help {
-		fmt.Fprint(stdout, dropsUsage)
+		fmt.Fprint(stdout, helpText(fs, dropsHelp))
 		return nil
 	}
 	if fs.NArg() > 0 {
@@ -167,6 +124,37 @@ func runDrops(args []string, stdout, stderr io.Writer) error {
 		return usageError{err}
 	}
 	return err
+}
+
+// dropsFlagSet returns the flag set of drops, bound to fl.
+func dropsFlagSet(fl *dropsFlags) *pflag.FlagSet {
+	fs := newFlagSet("skbtrail drops", &fl.f)
+	redescribe(fs, "netns", "only drops in this network namespace "+
+		"(name under /run/netns, path, or inode number)")
+	redescribe(fs, "dev", "only drops of packets on this interface")
+	g := flagGroup{fs, groupOutput}
+	g.String(&fl.interval, "interval", "i", "1s", "D", "report every D (default 1s)")
+	g.Int(&fl.top, "top", "", 20, "N", "rows per report (default 20; 0: all)")
+	g.Bool(&fl.stack, "stack", "", "show the kernel stack of the top 5 drops")
+	g.Bool(&fl.jsonOut, "json", "", `JSON lines: per interval one "drop" record `+
+		`per (reason, location, netns, ifname) with count = drops in the interval, `+
+		`then one "interval" record`)
+	g.String(&fl.metrics, "metrics", "", "", "ADDR", "serve Prometheus metrics at http://ADDR/metrics "+
+		"(only /metrics; other paths are 404): skbtrail_drops_total{reason,location,netns,device} "+
+		"and skbtrail's own health. ADDR is HOST:PORT: 127.0.0.1:9464 for this host only, "+
+		"a node address for that address only, :9464 for every address")
+	g.String(&fl.webConfig, "web-config", "", "", "FILE", "TLS, client certificates and basic auth "+
+		"for --metrics: a Prometheus exporter-toolkit web configuration file (tls_server_config, "+
+		"basic_auth_users with bcrypt hashes); read again on every connection")
+	g.Int(&fl.maxKeys, "max-keys", "", 4096, "N", "keys the kernel counts (default 4096); "+
+		"drops of further keys are reported as not counted")
+	g = flagGroup{fs, groupRunning}
+	g.String(&fl.user, "user", "", "", "USER", "once attached, go on as USER (the web config must be "+
+		"readable by USER: it is read again on each connection); every capability is dropped either way")
+	g.Int(&fl.count, "count", "c", 0, "N", "stop after N intervals")
+	g.String(&fl.duration, "duration", "", "", "D", durationHelp)
+	g.Bool(&fl.help, "help", "h", helpHelp)
+	return fs
 }
 
 // isTerminal says whether w is a terminal, where the table is redrawn in
