@@ -50,6 +50,8 @@ Examples:
 
 type dropsFlags struct {
 	f         filter.Options
+	ns        nsFlags
+	labels    string
 	interval  string
 	top       int
 	stack     bool
@@ -105,6 +107,17 @@ func runDrops(args []string, stdout, stderr io.Writer) error {
 	if err := plan.Check(); err != nil {
 		return usageError{err}
 	}
+	switch fl.labels {
+	case "", "pod":
+	default:
+		return usageError{fmt.Errorf("--metrics-labels %q: the only extra labels are: pod", fl.labels)}
+	}
+	if fl.labels != "" && fl.metrics == "" {
+		return usageError{fmt.Errorf("--metrics-labels goes with --metrics ADDR")}
+	}
+	if err := fl.ns.check(fl.f); err != nil {
+		return err
+	}
 	f, err := filter.Parse(fl.f)
 	if err != nil {
 		return err
@@ -112,12 +125,24 @@ func runDrops(args []string, stdout, stderr io.Writer) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("counting drops needs root (CAP_BPF and CAP_PERFMON): run it with sudo")
 	}
+	o := fl.f
+	res, err := fl.ns.resolve(context.Background(), &o)
+	if err != nil {
+		return err
+	}
+	defer res.Close()
+	if o.Netns != fl.f.Netns {
+		if f, err = filter.Parse(o); err != nil {
+			return err
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err = monitor.Run(ctx, monitor.Config{
 		Filter: f, Interval: fl.intervalD, Top: fl.top, Stack: fl.stack, JSON: fl.jsonOut,
 		Metrics: fl.metrics, WebConfig: fl.webConfig, MaxKeys: fl.maxKeys, Count: fl.count, Duration: fl.durationD,
-		Out: stdout, Log: stderr, Terminal: isTerminal(stdout), Privs: plan,
+		Out: stdout, Log: stderr, Terminal: isTerminal(stdout),
+		Names: res, PodLabels: fl.labels == "pod", Notice: res.Notice(), Privs: plan,
 	})
 	var bad *monitor.BadMetricsAddr
 	if errors.As(err, &bad) {
@@ -128,7 +153,7 @@ func runDrops(args []string, stdout, stderr io.Writer) error {
 
 // dropsFlagSet returns the flag set of drops, bound to fl.
 func dropsFlagSet(fl *dropsFlags) *pflag.FlagSet {
-	fs := newFlagSet("skbtrail drops", &fl.f)
+	fs := newFlagSet("skbtrail drops", &fl.f, &fl.ns)
 	redescribe(fs, "netns", "only drops in this network namespace "+
 		"(name under /run/netns, path, or inode number)")
 	redescribe(fs, "dev", "only drops of packets on this interface")
@@ -146,6 +171,8 @@ func dropsFlagSet(fl *dropsFlags) *pflag.FlagSet {
 	g.String(&fl.webConfig, "web-config", "", "", "FILE", "TLS, client certificates and basic auth "+
 		"for --metrics: a Prometheus exporter-toolkit web configuration file (tls_server_config, "+
 		"basic_auth_users with bcrypt hashes); read again on every connection")
+	g.String(&fl.labels, "metrics-labels", "", "", "pod", "add the labels pod and pod_namespace to "+
+		"skbtrail_drops_total (from the netns label, so no more series: at most --max-keys)")
 	g.Int(&fl.maxKeys, "max-keys", "", 4096, "N", "keys the kernel counts (default 4096); "+
 		"drops of further keys are reported as not counted")
 	g = flagGroup{fs, groupRunning}

@@ -19,6 +19,7 @@ import (
 	"github.com/skbtrail/skbtrail/internal/diagnose"
 	"github.com/skbtrail/skbtrail/internal/filter"
 	"github.com/skbtrail/skbtrail/internal/kernel"
+	"github.com/skbtrail/skbtrail/internal/names"
 	"github.com/skbtrail/skbtrail/internal/outfile"
 	"github.com/skbtrail/skbtrail/internal/output"
 	"github.com/skbtrail/skbtrail/internal/pcapfilter"
@@ -64,9 +65,10 @@ Usage:
 		{group: groupRunning, heading: "Running:"},
 	},
 	outro: `Once everything is attached, skbtrail drops every capability the rest of
-the run does not use: all of them when tracing; with --diag it keeps
-CAP_NET_ADMIN, CAP_SYS_ADMIN and CAP_SYS_PTRACE for its live checks
-('skbtrail check' lists them per mode, and what this kernel adds).
+the run does not use: all but CAP_SYS_PTRACE (to name namespaces that
+appear later) when tracing; with --diag also CAP_NET_ADMIN and
+CAP_SYS_ADMIN for its live checks ('skbtrail check' lists them per mode,
+and what this kernel adds).
 
 Exit status: 0 when stopped by count, duration or Ctrl-C/SIGTERM; 1 when
 tracing failed; 2 for bad input.
@@ -118,6 +120,7 @@ type flags struct {
 	force                  bool
 	user                   string
 	snaplen                int
+	ns                     nsFlags
 }
 
 func dispatch(args []string, stdout, stderr io.Writer) error {
@@ -159,16 +162,18 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 	if closer, ok := cfg.pcapFile.(io.Closer); ok {
 		defer closer.Close()
 	}
+	defer cfg.names.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cfg.Log = stderr
+	cfg.Notice = cfg.names.Notice()
 	_, err = trace.Run(ctx, cfg.Config)
 	return err
 }
 
 // traceFlagSet returns the flag set of tracing, bound to fl.
 func traceFlagSet(fl *flags) *pflag.FlagSet {
-	fs := newFlagSet("skbtrail", &fl.f)
+	fs := newFlagSet("skbtrail", &fl.f, &fl.ns)
 	g := flagGroup{fs, groupTracers}
 	g.String(&fl.tracer, "tracer", "t", "", "LIST", "groups, tracepoints or kernel functions, "+
 		"comma-separated (default: every tracepoint); a group selects its tracepoints and functions; "+
@@ -178,7 +183,8 @@ func traceFlagSet(fl *flags) *pflag.FlagSet {
 	g = flagGroup{fs, groupOutput}
 	g.Bool(&fl.basic, "basic", "", "one line per event as it arrives, instead of one block per packet "+
 		"when the packet's life ends")
-	g.Bool(&fl.detail, "detail", "", "add CPU, process/pid, netns inode and interface")
+	g.Bool(&fl.detail, "detail", "", "add CPU, process/pid, namespace (pod, netns name, process, "+
+		"or inode) and interface")
 	g.Bool(&fl.jsonOut, "json", "", "one JSON object per line (fields: see README)")
 	g.String(&fl.pcap, "pcap", "", "", "FILE", "also write every traced event's packet to FILE as pcapng "+
 		"(Wireshark, tshark), with a comment naming probe, skb, netns, device and drop reason; "+
@@ -220,6 +226,7 @@ const (
 type config struct {
 	trace.Config
 	pcapFile io.Writer
+	names    *names.Resolver
 }
 
 // configure validates the flags into a trace configuration.
@@ -242,6 +249,9 @@ func configure(fl flags, expr string, stdout, stderr io.Writer) (config, error) 
 	if b := fl.bufferSize; b != 0 && (b < 4096 || b&(b-1) != 0) {
 		return cfg, usageError{fmt.Errorf("--buffer-size %d: give a power of two of at least 4096", b)}
 	}
+	if err := fl.ns.check(fl.f); err != nil {
+		return cfg, err
+	}
 	f, err := filter.Parse(fl.f)
 	if err != nil {
 		return cfg, err
@@ -262,6 +272,19 @@ func configure(fl flags, expr string, stdout, stderr io.Writer) (config, error) 
 	if os.Geteuid() != 0 {
 		return cfg, fmt.Errorf("tracing needs root (CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN): run it with sudo")
 	}
+	// Who lives in which namespace: for the output, and for --pod,
+	// --container, --pid, --netns-current, which choose the namespace.
+	o := fl.f
+	if cfg.names, err = fl.ns.resolve(context.Background(), &o); err != nil {
+		return cfg, err
+	}
+	if o.Netns != fl.f.Netns {
+		if f, err = filter.Parse(o); err != nil {
+			cfg.names.Close()
+			return cfg, err
+		}
+	}
+	fl.diag.Names = cfg.names
 	if (fl.diag.Keep || fl.diag.Quiet || fl.diag.NoNFTrace || fl.diag.Hooks) && !fl.diag.Enabled {
 		fl.diag.Enabled = true // the diag options imply --diag
 	}
@@ -297,11 +320,16 @@ func configure(fl flags, expr string, stdout, stderr io.Writer) (config, error) 
 		if cfg.Pcap, err = output.NewPcap(w, cfg.Snaplen, version); err != nil {
 			return cfg, err
 		}
+		cfg.Pcap.Names = cfg.names
 	}
 	if fl.jsonOut {
-		cfg.Out = output.NewJSON(out)
+		j := output.NewJSON(out)
+		j.Names = cfg.names
+		cfg.Out = j
 	} else {
-		cfg.Out = output.NewText(out, fl.detail)
+		t := output.NewText(out, fl.detail)
+		t.Names = cfg.names
+		cfg.Out = t
 	}
 	return cfg, nil
 }
@@ -366,7 +394,7 @@ func parseDuration(s string) (time.Duration, error) {
 // newFlagSet returns a flag set with the packet filter flags that tracing
 // and drops share, in help group Filter (drops redescribes some); errors are returned, not printed, so that bad input is
 // one line.
-func newFlagSet(name string, f *filter.Options) *pflag.FlagSet {
+func newFlagSet(name string, f *filter.Options, nf *nsFlags) *pflag.FlagSet {
 	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
@@ -381,7 +409,8 @@ func newFlagSet(name string, f *filter.Options) *pflag.FlagSet {
 	g.String(&f.Proto, "proto", "p", "", "PROTO", "tcp, udp, icmp, icmp6, or a protocol number")
 	g.String(&f.Netns, "netns", "", "", "NS", "only packets in this network namespace: "+
 		"a name under /run/netns, a path, or an inode number")
+	addNSFlags(fs, nf)
 	g.String(&f.Dev, "dev", "", "", "IFNAME", "only packets on this interface "+
-		"(in any namespace unless --netns is given)")
+		"(in any namespace unless a namespace is chosen)")
 	return fs
 }

@@ -24,20 +24,32 @@ import (
 
 // Config says what to count and how to report it.
 type Config struct {
-	Filter    filter.Filter
-	Interval  time.Duration // report every Interval
-	Top       int           // rows per report; 0: all
-	Stack     bool          // record kernel stacks, show the top 5
-	JSON      bool          // JSON lines instead of a table
-	Metrics   string        // serve Prometheus metrics at this address; "": no
-	WebConfig string        // exporter-toolkit web config (TLS, basic auth) for Metrics; "": plain HTTP
+	Filter   filter.Filter
+	Interval time.Duration // report every Interval
+	Top      int           // rows per report; 0: all
+	Stack    bool          // record kernel stacks, show the top 5
+	JSON     bool          // JSON lines instead of a table
+	Metrics  string        // serve Prometheus metrics at this address; "": no
+	// WebConfig is an exporter-toolkit web config (TLS, basic auth) for
+	// Metrics; "": plain HTTP.
+	WebConfig string
 	MaxKeys   int           // keys the kernel counts
 	Count     int           // stop after this many intervals; 0: no limit
 	Duration  time.Duration // stop after this long; 0: no limit
 	Out       io.Writer     // reports
 	Log       io.Writer     // progress and warnings (stderr)
 	Terminal  bool          // Out is a terminal: redraw the table in place
-	Privs     *privs.Plan   // carried out once attached and names are read; nil: keep all
+	// Names names the namespaces of the table and the JSON records (pod,
+	// netns name, process); nil: inodes.
+	Names output.Namer
+	// Notice, when set, is said once on Log when counting begins (that no
+	// runtime names pods).
+	Notice string
+	// PodLabels adds pod and pod_namespace labels to the drop metrics
+	// (--metrics-labels pod); needs Names.
+	PodLabels bool
+	// Privs is carried out once attached and names are read; nil: keep all.
+	Privs *privs.Plan
 }
 
 // BadMetricsAddr is the error for a metrics address that cannot be
@@ -92,6 +104,9 @@ func Run(ctx context.Context, cfg Config) error {
 		// The metrics need the mode, known after attaching; listen first
 		// anyway so that a busy address fails before anything is loaded.
 		m = metrics.New(event.KfreeSkb.String(), "", cfg.MaxKeys)
+		if cfg.PodLabels && cfg.Names != nil {
+			m.PodLabels(cfg.Names)
+		}
 		s, err := metrics.Serve(cfg.Metrics, cfg.WebConfig, m.Handler(), stderr)
 		if err != nil {
 			return &BadMetricsAddr{cfg.Metrics, err}
@@ -138,13 +153,17 @@ func Run(ctx context.Context, cfg Config) error {
 
 	var out output.DropsRenderer
 	if cfg.JSON {
-		out = output.NewDropsJSON(stdout)
+		js := output.NewDropsJSON(stdout)
+		js.Names = cfg.Names
+		out = js
 	} else {
 		stackTop := 0
 		if cfg.Stack {
 			stackTop = 5
 		}
-		out = output.NewDropsText(stdout, cfg.Top, stackTop, cfg.Terminal)
+		tx := output.NewDropsText(stdout, cfg.Top, stackTop, cfg.Terminal)
+		tx.Names = cfg.Names
+		out = tx
 	}
 	where := ""
 	if cfg.Metrics != "" {
@@ -152,6 +171,9 @@ func Run(ctx context.Context, cfg Config) error {
 		if cfg.WebConfig != "" {
 			where = ", metrics at " + cfg.Metrics + "/metrics with TLS and auth as " + cfg.WebConfig + " says"
 		}
+	}
+	if cfg.Notice != "" {
+		fmt.Fprintf(stderr, "skbtrail: %s\n", cfg.Notice)
 	}
 	fmt.Fprintf(stderr, "begin trace... (counting drops at skb:kfree_skb via %s, filter: %s, every %s%s; Ctrl-C to stop)\n",
 		dr.Mode, f, cfg.Interval, where)

@@ -116,10 +116,10 @@ var start = Of(BPF, Perfmon, SysResource, Syslog, SysAdmin, Setpcap, Setuid, Set
 // for every bpf() call on a map already open (before 6.5, with
 // kernel.unprivileged_bpf_disabled set).
 var (
-	Trace = Mode{Name: "trace", Start: start, User: true,
-		Why: "reading the ring buffer and writing output needs none"}
-	Drops = Mode{Name: "drops", Start: start, User: true,
-		Why: "reading and pruning the counter maps needs none on 6.5+"}
+	Trace = Mode{Name: "trace", Start: start | Of(SysPtrace), Keep: Of(SysPtrace), User: true,
+		Why: "the ring buffer and the output need none; naming namespaces that appear later from other users' /proc/PID/ns/net (pods, containers) needs cap_sys_ptrace"}
+	Drops = Mode{Name: "drops", Start: start | Of(SysPtrace), Keep: Of(SysPtrace), User: true,
+		Why: "the counter maps need none on 6.5+; naming namespaces that appear later (pods) needs cap_sys_ptrace"}
 	Diag = Mode{Name: "diag", Start: start | Of(NetAdmin, SysPtrace),
 		Keep: Of(NetAdmin, SysAdmin, SysPtrace),
 		Why:  "live checks: enter traced namespaces (cap_sys_admin), read nftables rules and conntrack over netlink (cap_net_admin), find namespaces of processes (cap_sys_ptrace)"}

@@ -60,6 +60,9 @@ type Config struct {
 	// every socket is open: capabilities the rest of the run does not
 	// use are dropped, and the run goes on as Privs.User if given.
 	Privs *privs.Plan
+	// Notice, when set, is said once on Log when tracing begins (that no
+	// runtime names pods).
+	Notice string
 }
 
 // Stats is what a session counted.
@@ -129,6 +132,9 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 		} else {
 			shown += fmt.Sprintf(" and %q", cfg.Expr)
 		}
+	}
+	if cfg.Notice != "" {
+		fmt.Fprintf(cfg.Log, "skbtrail: %s\n", cfg.Notice)
 	}
 	fmt.Fprintf(cfg.Log, "begin trace... (%s, filter: %s; Ctrl-C to stop)\n", probesLine(sess, funcs), shown)
 
