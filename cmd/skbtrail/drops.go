@@ -15,6 +15,7 @@ import (
 
 	"github.com/skbtrail/skbtrail/internal/filter"
 	"github.com/skbtrail/skbtrail/internal/monitor"
+	"github.com/skbtrail/skbtrail/internal/privs"
 )
 
 // dropsHelp is the fixed text of 'skbtrail drops --help'; the flags'
@@ -41,6 +42,9 @@ Examples:
   skbtrail drops                                  every drop on the host
   skbtrail drops -p tcp --netns blue --stack      TCP drops in netns blue
   skbtrail drops --metrics :9464 --interval 15s   a Prometheus exporter
+  skbtrail drops --metrics 127.0.0.1:9464 --web-config web.yml
+                                                  the same, this host only,
+                                                  with TLS and basic auth
 `,
 }
 
@@ -53,6 +57,8 @@ type dropsFlags struct {
 	stack     bool
 	jsonOut   bool
 	metrics   string
+	webConfig string
+	user      string
 	maxKeys   int
 	count     int
 	duration  string
@@ -94,6 +100,13 @@ func runDrops(args []string, stdout, stderr io.Writer) error {
 	if fl.maxKeys < 1 || fl.maxKeys > 1<<20 {
 		return usageError{fmt.Errorf("--max-keys %d: give a number of keys from 1 to 1048576", fl.maxKeys)}
 	}
+	if fl.webConfig != "" && fl.metrics == "" {
+		return usageError{fmt.Errorf("--web-config %s: it configures the metrics endpoint: give --metrics ADDR too", fl.webConfig)}
+	}
+	plan := &privs.Plan{Mode: privs.Drops, User: fl.user}
+	if err := plan.Check(); err != nil {
+		return usageError{err}
+	}
 	switch fl.labels {
 	case "", "pod":
 	default:
@@ -127,9 +140,9 @@ func runDrops(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 	err = monitor.Run(ctx, monitor.Config{
 		Filter: f, Interval: fl.intervalD, Top: fl.top, Stack: fl.stack, JSON: fl.jsonOut,
-		Metrics: fl.metrics, MaxKeys: fl.maxKeys, Count: fl.count, Duration: fl.durationD,
+		Metrics: fl.metrics, WebConfig: fl.webConfig, MaxKeys: fl.maxKeys, Count: fl.count, Duration: fl.durationD,
 		Out: stdout, Log: stderr, Terminal: isTerminal(stdout),
-		Names: res, PodLabels: fl.labels == "pod", Notice: res.Notice(),
+		Names: res, PodLabels: fl.labels == "pod", Notice: res.Notice(), Privs: plan,
 	})
 	var bad *monitor.BadMetricsAddr
 	if errors.As(err, &bad) {
@@ -152,12 +165,19 @@ func dropsFlagSet(fl *dropsFlags) *pflag.FlagSet {
 		`per (reason, location, netns, ifname) with count = drops in the interval, `+
 		`then one "interval" record`)
 	g.String(&fl.metrics, "metrics", "", "", "ADDR", "serve Prometheus metrics at http://ADDR/metrics "+
-		"(e.g. :9464): skbtrail_drops_total{reason,location,netns,device} and skbtrail's own health")
+		"(only /metrics; other paths are 404): skbtrail_drops_total{reason,location,netns,device} "+
+		"and skbtrail's own health. ADDR is HOST:PORT: 127.0.0.1:9464 for this host only, "+
+		"a node address for that address only, :9464 for every address")
+	g.String(&fl.webConfig, "web-config", "", "", "FILE", "TLS, client certificates and basic auth "+
+		"for --metrics: a Prometheus exporter-toolkit web configuration file (tls_server_config, "+
+		"basic_auth_users with bcrypt hashes); read again on every connection")
 	g.String(&fl.labels, "metrics-labels", "", "", "pod", "add the labels pod and pod_namespace to "+
 		"skbtrail_drops_total (from the netns label, so no more series: at most --max-keys)")
 	g.Int(&fl.maxKeys, "max-keys", "", 4096, "N", "keys the kernel counts (default 4096); "+
 		"drops of further keys are reported as not counted")
 	g = flagGroup{fs, groupRunning}
+	g.String(&fl.user, "user", "", "", "USER", "once attached, go on as USER (the web config must be "+
+		"readable by USER: it is read again on each connection); every capability is dropped either way")
 	g.Int(&fl.count, "count", "c", 0, "N", "stop after N intervals")
 	g.String(&fl.duration, "duration", "", "", "D", durationHelp)
 	g.Bool(&fl.help, "help", "h", helpHelp)

@@ -20,8 +20,10 @@ import (
 	"github.com/skbtrail/skbtrail/internal/filter"
 	"github.com/skbtrail/skbtrail/internal/kernel"
 	"github.com/skbtrail/skbtrail/internal/names"
+	"github.com/skbtrail/skbtrail/internal/outfile"
 	"github.com/skbtrail/skbtrail/internal/output"
 	"github.com/skbtrail/skbtrail/internal/pcapfilter"
+	"github.com/skbtrail/skbtrail/internal/privs"
 	"github.com/skbtrail/skbtrail/internal/probe"
 	"github.com/skbtrail/skbtrail/internal/probe/function"
 	"github.com/skbtrail/skbtrail/internal/trace"
@@ -62,7 +64,13 @@ Usage:
 			note: "  (--diag-keep, --diag-quiet, --no-nftrace and --hooks imply --diag)\n"},
 		{group: groupRunning, heading: "Running:"},
 	},
-	outro: `Exit status: 0 when stopped by count, duration or Ctrl-C/SIGTERM; 1 when
+	outro: `Once everything is attached, skbtrail drops every capability the rest of
+the run does not use: all but CAP_SYS_PTRACE (to name namespaces that
+appear later) when tracing; with --diag also CAP_NET_ADMIN and
+CAP_SYS_ADMIN for its live checks ('skbtrail check' lists them per mode,
+and what this kernel adds).
+
+Exit status: 0 when stopped by count, duration or Ctrl-C/SIGTERM; 1 when
 tracing failed; 2 for bad input.
 
 Examples:
@@ -109,6 +117,8 @@ type flags struct {
 	bufferSize             int
 	version, help          bool
 	pcap                   string
+	force                  bool
+	user                   string
 	snaplen                int
 	ns                     nsFlags
 }
@@ -178,7 +188,10 @@ func traceFlagSet(fl *flags) *pflag.FlagSet {
 	g.Bool(&fl.jsonOut, "json", "", "one JSON object per line (fields: see README)")
 	g.String(&fl.pcap, "pcap", "", "", "FILE", "also write every traced event's packet to FILE as pcapng "+
 		"(Wireshark, tshark), with a comment naming probe, skb, netns, device and drop reason; "+
-		"'-' for stdout (the text or JSON goes to stderr)")
+		"'-' for stdout (the text or JSON goes to stderr); created readable by its owner only (0600), "+
+		"never over an existing file or through a symbolic link")
+	g.Bool(&fl.force, "force", "", "--pcap: overwrite an existing regular file (it becomes 0600; "+
+		"still never through a link)")
 	g.Int(&fl.snaplen, "snaplen", "", 256, "N", fmt.Sprintf("bytes of each packet to copy, "+
 		"from the IP header on (default 256, at most %d)", probe.MaxSnaplen))
 	g = flagGroup{fs, groupDiagnosis}
@@ -192,6 +205,8 @@ func traceFlagSet(fl *flags) *pflag.FlagSet {
 	g.Bool(&fl.diag.Hooks, "hooks", "", "with a netfilter drop, list every hook function at that hook "+
 		"with its priority, and which took it")
 	g = flagGroup{fs, groupRunning}
+	g.String(&fl.user, "user", "", "", "USER", "once the probes are attached, go on as USER "+
+		"(not with --diag, whose live checks need root)")
 	g.Int(&fl.count, "count", "c", 0, "N", "stop after N packets")
 	g.String(&fl.duration, "duration", "", "", "D", durationHelp)
 	g.Int(&fl.bufferSize, "buffer-size", "", 0, "BYTES", "ring buffer size, a power of two (default 4194304)")
@@ -279,15 +294,25 @@ func configure(fl flags, expr string, stdout, stderr io.Writer) (config, error) 
 	cfg.Filter, cfg.Tracers, cfg.Basic, cfg.Count, cfg.RingSize = f, tracers, fl.basic, fl.count, fl.bufferSize
 	cfg.Diag = fl.diag
 	cfg.Ret = fl.ret
+	cfg.Privs = &privs.Plan{Mode: privs.Trace, User: fl.user}
+	if fl.diag.Enabled {
+		cfg.Privs.Mode = privs.Diag
+	}
+	if err := cfg.Privs.Check(); err != nil {
+		return cfg, usageError{err}
+	}
 	out := stdout
 	if fl.pcap != "" {
 		w := stdout
 		if fl.pcap == "-" {
 			out = stderr // stdout is the capture
 		} else {
-			file, err := os.Create(fl.pcap)
+			file, err := outfile.Create("--pcap", fl.pcap, fl.force)
+			if errors.Is(err, outfile.ErrExists) || errors.Is(err, outfile.ErrUnsafe) {
+				return cfg, usageError{err}
+			}
 			if err != nil {
-				return cfg, fmt.Errorf("--pcap: %w", err)
+				return cfg, err
 			}
 			w, cfg.pcapFile = file, file
 		}
@@ -344,6 +369,15 @@ func check(stdout io.Writer) error {
 	}
 	if spec, err := kernel.BTF(); err == nil {
 		r.Tracepoints = probe.Availability(spec, f)
+	}
+	for _, m := range privs.Modes() {
+		r.Privileges = append(r.Privileges, output.PrivRow{Mode: m.Name, Start: m.Start.String(),
+			Keep: privs.Needs(m).String(), Why: m.Why, User: m.User})
+	}
+	if held, err := privs.Held(); err == nil {
+		r.Held = held.String()
+	} else {
+		r.Held = err.Error()
 	}
 	output.Check(stdout, r)
 	return nil

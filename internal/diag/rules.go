@@ -13,8 +13,8 @@ import (
 // {location}.
 func fill(tmpl string, e event.Event, ctx Context) string {
 	p := e.Packet
-	dev := e.Ifname
-	if dev == "" {
+	dev := Shell(e.Ifname) // it may be in a command
+	if e.Ifname == "" {
 		dev = "the interface"
 	}
 	r := strings.NewReplacer(
@@ -421,10 +421,10 @@ func netfilterRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 		f.Message = fmt.Sprintf("dropped by rule `%s` (%s, handle %d)", f.Rule, where, hit.Handle)
 		if iptablesTable(hit) {
 			f.Advice = fmt.Sprintf("an iptables rule: list it with `iptables -t %s -S %s` in netns %s and delete or change it",
-				hit.Table, hit.Chain, ctx.ns(d.Netns))
+				Shell(hit.Table), Shell(hit.Chain), ctx.ns(d.Netns))
 		} else {
 			f.Advice = fmt.Sprintf("delete or change it: `nft delete rule %s %s %s handle %d` in netns %s",
-				hit.Family, hit.Table, hit.Chain, hit.Handle, ctx.ns(d.Netns))
+				Shell(hit.Family), Shell(NftName(hit.Table)), Shell(NftName(hit.Chain)), hit.Handle, ctx.ns(d.Netns))
 		}
 	}
 	return nil
@@ -498,6 +498,6 @@ func iptFinding(cmd string) func(e event.Event, ctx Context) Finding {
 		table, chain := e.Facts.Table.Name, e.Facts.Table.Hook.Chain()
 		return Finding{Level: Error, Table: table, Chain: chain,
 			Message: fmt.Sprintf("dropped by %s: table %s, chain %s (verdict NF_DROP)", cmd, table, chain),
-			Advice:  fill(fmt.Sprintf("find the rule: `%s-legacy -t %s -L %s -v -n --line-numbers` in netns {netns} (the packet counters show which matched), then delete or change it", cmd, table, chain), e, ctx)}
+			Advice:  fill(fmt.Sprintf("find the rule: `%s-legacy -t %s -L %s -v -n --line-numbers` in netns {netns} (the packet counters show which matched), then delete or change it", cmd, Shell(table), Shell(chain)), e, ctx)}
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/skbtrail/skbtrail/internal/event"
 	"github.com/skbtrail/skbtrail/internal/filter"
 	"github.com/skbtrail/skbtrail/internal/host"
+	"github.com/skbtrail/skbtrail/internal/limits"
 	"github.com/skbtrail/skbtrail/internal/names"
 	"github.com/skbtrail/skbtrail/internal/netns"
 	"github.com/skbtrail/skbtrail/internal/nfhooks"
@@ -69,8 +70,12 @@ type Diagnoser struct {
 	tracers []*nftrace.Tracer
 }
 
-// keepHits bounds the rule trace events kept for joining to packets.
-const keepHits = 4096
+// The diagnosis's bounds: rule trace events kept for joining to packets,
+// and stories waiting to settle. Each hit is counted (internal/limits).
+var (
+	HitsLimit  = limits.New("rule-trace events buffered", 4096, "", "oldest rule-trace events forgotten (a netfilter drop may lack its rule)")
+	QueueLimit = limits.New("stories waiting to settle", 8192, "", "stories analysed before the rule trace could join them")
+)
 
 type read struct {
 	at   time.Time
@@ -214,8 +219,12 @@ func (d *Diagnoser) Ready(force bool) []*diag.Analysis {
 	now := time.Now()
 	var out []*diag.Analysis
 	n := 0
-	for _, q := range d.queue {
-		if !force && now.Before(q.ready) {
+	// Beyond the limit, the oldest are analysed now, settled or not.
+	over := len(d.queue) - QueueLimit.Max
+	QueueLimit.Add(uint64(max(over, 0)))
+	for i, q := range d.queue {
+		early := i < over
+		if !force && !early && now.Before(q.ready) {
 			break
 		}
 		ctx := d.ctx
@@ -224,7 +233,7 @@ func (d *Diagnoser) Ready(force bool) []*diag.Analysis {
 		d.mu.Unlock()
 		// A netfilter drop waits longer for its rule trace event, which
 		// comes over netlink and may lag on a busy host.
-		if !force && len(d.tracers) > 0 && now.Before(q.ready.Add(ruleWait)) {
+		if !force && !early && len(d.tracers) > 0 && now.Before(q.ready.Add(ruleWait)) {
 			if drop, ok := q.s.Drop(); ok && drop.Reason == "NETFILTER_DROP" && diag.DropRule(q.s, ctx.Rules) == nil {
 				break
 			}
@@ -299,12 +308,18 @@ func (d *Diagnoser) collect(t *nftrace.Tracer, ino uint32) {
 			Rule: e.Rule, Verdict: e.Verdict, Policy: e.Type == "policy",
 			Packet: e.Packet.Event(),
 		}
-		d.mu.Lock()
-		d.hits = append(d.hits, h)
-		if len(d.hits) > keepHits {
-			d.hits = slices.Delete(d.hits, 0, len(d.hits)-keepHits)
-		}
-		d.mu.Unlock()
+		d.keep(h)
+	}
+}
+
+// keep buffers a rule hit, forgetting the oldest beyond HitsLimit.
+func (d *Diagnoser) keep(h diag.RuleHit) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.hits = append(d.hits, h)
+	if max := HitsLimit.Max; len(d.hits) > max {
+		HitsLimit.Add(uint64(len(d.hits) - max))
+		d.hits = slices.Delete(d.hits, 0, len(d.hits)-max)
 	}
 }
 

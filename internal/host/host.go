@@ -9,18 +9,30 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/skbtrail/skbtrail/internal/limits"
 	"github.com/skbtrail/skbtrail/internal/netns"
 )
 
 // Host implements diag.Host for the running system. Its zero value works.
 type Host struct{}
 
+// Checks bounds the live checks (sysctl reads, address lists) per second,
+// so that a flood of packets to analyse does not become a flood of reads
+// and namespace switches; a check over the limit answers "unknown" (its
+// finding is not shown) and is counted.
+var Checks = limits.NewRate("live checks", 200, "live checks skipped (findings that needed them not shown)",
+	func() int64 { return time.Now().UnixNano() })
+
 // sysctl reads /proc/sys/<key> in the namespace with inode ns.
 func sysctl(ns uint32, key string) (int, bool) {
+	if !Checks.Allow() {
+		return 0, false
+	}
 	path := netns.Path(ns)
 	if ns != 0 && path == "" && ns != netns.Current() {
 		return 0, false
@@ -66,6 +78,9 @@ func (Host) RPFilter(ns uint32, ifname string) (mode int, ok bool) {
 func (Host) IsLocal(ns uint32, addr netip.Addr) (local, ok bool) {
 	if addr.IsLoopback() {
 		return true, true
+	}
+	if !Checks.Allow() {
+		return false, false
 	}
 	path := netns.Path(ns)
 	if ns != 0 && path == "" && ns != netns.Current() {

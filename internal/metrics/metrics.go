@@ -3,6 +3,11 @@
 package metrics
 
 import (
+	"errors"
+	"fmt"
+	"io"
+	stdlog "log"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -12,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/skbtrail/skbtrail/internal/drops"
 	"github.com/skbtrail/skbtrail/internal/names"
@@ -153,24 +159,61 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
-// Serve listens on addr (host:port, ":9464") at once, so that a bad
-// or busy address is an error before anything is attached, and serves h at
-// /metrics (and a pointer to it at /) until the returned server is closed.
-func Serve(addr string, h http.Handler) (*http.Server, error) {
+// Serve listens on addr (host:port: "127.0.0.1:9464" for this host only,
+// "198.18.0.1:9464" for one address, ":9464" for every address) at once, so
+// that a bad or busy address is an error before anything is attached, and
+// serves h at /metrics, and nothing else (every other path is 404), until
+// the returned server is closed.
+//
+// webConfig, if not "", is an exporter-toolkit web configuration file
+// (https://github.com/prometheus/exporter-toolkit/blob/master/docs/web-configuration.md):
+// TLS (tls_server_config: cert_file, key_file, client_auth_type, client_ca_file)
+// and basic auth (basic_auth_users: user: bcrypt hash). It is checked here,
+// before anything is attached (a bad file is a *BadConfig); the toolkit
+// reads it again on every connection, so certificates can be renewed in
+// place. Serving errors after the start are written to log.
+func Serve(addr, webConfig string, h http.Handler, log io.Writer) (*http.Server, error) {
+	if webConfig != "" {
+		if err := web.Validate(webConfig); err != nil {
+			return nil, &BadConfig{File: webConfig, Err: err}
+		}
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", h)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/" {
-			http.NotFound(w, r)
-			return
+	mux.Handle("GET /metrics", h)
+	srv := &http.Server{
+		Addr:              ln.Addr().String(), // what was listened on, for the caller
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		// Handshake failures (a plain HTTP client on a TLS port, a
+		// client without a certificate) are the client's problem: not
+		// worth a line per scrape on skbtrail's stderr.
+		ErrorLog: stdlog.New(io.Discard, "", 0),
+	}
+	logger := slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelError}))
+	go func() {
+		flags := &web.FlagConfig{WebConfigFile: &webConfig}
+		if err := web.Serve(ln, srv, flags, logger); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			fmt.Fprintf(log, "skbtrail: warning: metrics endpoint stopped: %v\n", err)
 		}
-		w.Write([]byte("skbtrail drops: metrics at /metrics\n"))
-	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln) // returns http.ErrServerClosed on Close
+	}()
 	return srv, nil
 }
+
+// BadConfig is a web configuration file that cannot be used.
+type BadConfig struct {
+	File string
+	Err  error
+}
+
+func (e *BadConfig) Error() string {
+	return fmt.Sprintf("--web-config %s: %v (see https://github.com/prometheus/exporter-toolkit/blob/master/docs/web-configuration.md)", e.File, e.Err)
+}
+func (e *BadConfig) Unwrap() error { return e.Err }

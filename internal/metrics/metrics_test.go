@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"io"
 	"net/http"
@@ -63,8 +64,52 @@ func TestMetrics(t *testing.T) {
 }
 
 func TestServeBadAddr(t *testing.T) {
-	if _, err := Serve("256.0.0.1:x", New("kfree_skb", "", 1).Handler()); err == nil {
+	if _, err := Serve("256.0.0.1:x", "", New("kfree_skb", "", 1).Handler(), io.Discard); err == nil {
 		t.Fatal("want an error for a bad address")
+	}
+}
+
+// Only GET /metrics is served: every other path is 404.
+func TestServeOnlyMetrics(t *testing.T) {
+	srv, err := Serve("127.0.0.1:0", "", New("kfree_skb", "tp_btf", 1).Handler(), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	for _, c := range []struct {
+		method, path string
+		want         int
+	}{
+		{"GET", "/metrics", 200},
+		{"GET", "/", 404},
+		{"GET", "/metrics/", 404},
+		{"GET", "/debug/pprof/", 404},
+		{"GET", "/favicon.ico", 404},
+		{"POST", "/metrics", 405},
+	} {
+		req, _ := http.NewRequest(c.method, "http://"+srv.Addr+c.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("%s %s: %d, want %d", c.method, c.path, resp.StatusCode, c.want)
+		}
+	}
+}
+
+// A web config that cannot be used is an error before anything listens.
+func TestServeBadWebConfig(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "web.yml")
+	os.WriteFile(bad, []byte("tls_server_config:\n  cert_file: /nonexistent\n  key_file: /nonexistent\n"), 0o600)
+	for _, file := range []string{bad, filepath.Join(dir, "missing.yml")} {
+		_, err := Serve("127.0.0.1:0", file, New("kfree_skb", "", 1).Handler(), io.Discard)
+		var bc *BadConfig
+		if !errors.As(err, &bc) {
+			t.Errorf("Serve with %s: %v, want a *BadConfig", file, err)
+		}
 	}
 }
 

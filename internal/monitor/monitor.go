@@ -19,6 +19,7 @@ import (
 	"github.com/skbtrail/skbtrail/internal/kernel"
 	"github.com/skbtrail/skbtrail/internal/metrics"
 	"github.com/skbtrail/skbtrail/internal/output"
+	"github.com/skbtrail/skbtrail/internal/privs"
 )
 
 // Config says what to count and how to report it.
@@ -29,12 +30,15 @@ type Config struct {
 	Stack    bool          // record kernel stacks, show the top 5
 	JSON     bool          // JSON lines instead of a table
 	Metrics  string        // serve Prometheus metrics at this address; "": no
-	MaxKeys  int           // keys the kernel counts
-	Count    int           // stop after this many intervals; 0: no limit
-	Duration time.Duration // stop after this long; 0: no limit
-	Out      io.Writer     // reports
-	Log      io.Writer     // progress and warnings (stderr)
-	Terminal bool          // Out is a terminal: redraw the table in place
+	// WebConfig is an exporter-toolkit web config (TLS, basic auth) for
+	// Metrics; "": plain HTTP.
+	WebConfig string
+	MaxKeys   int           // keys the kernel counts
+	Count     int           // stop after this many intervals; 0: no limit
+	Duration  time.Duration // stop after this long; 0: no limit
+	Out       io.Writer     // reports
+	Log       io.Writer     // progress and warnings (stderr)
+	Terminal  bool          // Out is a terminal: redraw the table in place
 	// Names names the namespaces of the table and the JSON records (pod,
 	// netns name, process); nil: inodes.
 	Names output.Namer
@@ -44,6 +48,8 @@ type Config struct {
 	// PodLabels adds pod and pod_namespace labels to the drop metrics
 	// (--metrics-labels pod); needs Names.
 	PodLabels bool
+	// Privs is carried out once attached and names are read; nil: keep all.
+	Privs *privs.Plan
 }
 
 // BadMetricsAddr is the error for a metrics address that cannot be
@@ -53,7 +59,13 @@ type BadMetricsAddr struct {
 	Err  error
 }
 
-func (e *BadMetricsAddr) Error() string { return fmt.Sprintf("--metrics %q: %v", e.Addr, e.Err) }
+func (e *BadMetricsAddr) Error() string {
+	var bad *metrics.BadConfig
+	if errors.As(e.Err, &bad) {
+		return bad.Error()
+	}
+	return fmt.Sprintf("--metrics %q: %v", e.Addr, e.Err)
+}
 func (e *BadMetricsAddr) Unwrap() error { return e.Err }
 
 // Run attaches the drop counter and reports until ctx is done, the count
@@ -98,7 +110,7 @@ func Run(ctx context.Context, cfg Config) error {
 		if cfg.PodLabels && cfg.Names != nil {
 			m.PodLabels(cfg.Names)
 		}
-		s, err := metrics.Serve(cfg.Metrics, m.Handler())
+		s, err := metrics.Serve(cfg.Metrics, cfg.WebConfig, m.Handler(), stderr)
 		if err != nil {
 			return &BadMetricsAddr{cfg.Metrics, err}
 		}
@@ -121,6 +133,26 @@ func Run(ctx context.Context, cfg Config) error {
 	start := time.Now()
 	agg := drops.New(namer, start)
 	namesReady := false
+	takeNames := func() {
+		if namesReady {
+			return
+		}
+		n := <-namesc
+		for _, w := range n.warn {
+			fmt.Fprintf(stderr, "skbtrail: warning: %s\n", w)
+		}
+		agg.Namer.Reason, agg.Namer.Symbol, namesReady = n.reason, n.symbol, true
+	}
+	if cfg.Privs != nil {
+		// kallsyms needs privileges to show addresses: read it first.
+		takeNames()
+		if _, err := cfg.Privs.Enter(); err != nil {
+			if !errors.Is(err, privs.ErrAllThreads) || cfg.Privs.User != "" {
+				return fmt.Errorf("drop privileges: %w", err)
+			}
+			fmt.Fprintf(stderr, "skbtrail: warning: capabilities not dropped: %v\n", err)
+		}
+	}
 
 	var out output.DropsRenderer
 	if cfg.JSON {
@@ -139,6 +171,9 @@ func Run(ctx context.Context, cfg Config) error {
 	where := ""
 	if cfg.Metrics != "" {
 		where = ", metrics at http://" + cfg.Metrics + "/metrics"
+		if cfg.WebConfig != "" {
+			where = ", metrics at " + cfg.Metrics + "/metrics with TLS and auth as " + cfg.WebConfig + " says"
+		}
 	}
 	if cfg.Notice != "" {
 		fmt.Fprintf(stderr, "skbtrail: %s\n", cfg.Notice)
@@ -158,13 +193,7 @@ func Run(ctx context.Context, cfg Config) error {
 	var buf []event.DropCount
 	intervals := 0
 	report := func() error {
-		if !namesReady {
-			n := <-namesc
-			for _, w := range n.warn {
-				fmt.Fprintf(stderr, "skbtrail: warning: %s\n", w)
-			}
-			agg.Namer.Reason, agg.Namer.Symbol, namesReady = n.reason, n.symbol, true
-		}
+		takeNames()
 		var err error
 		buf, err = dr.Read(buf)
 		if err != nil {

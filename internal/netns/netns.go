@@ -11,9 +11,12 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"time"
 
 	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/skbtrail/skbtrail/internal/limits"
 )
 
 // Dir is where `ip netns` keeps named namespaces.
@@ -93,6 +96,7 @@ func Names() map[uint32]string {
 var (
 	foundMu sync.Mutex
 	found   = map[uint32]string{}
+	missed  = map[uint32]time.Time{} // Find found nothing, when
 )
 
 // Path returns a path that refers to the network namespace with inode n
@@ -108,13 +112,49 @@ func Path(n uint32) string {
 		if m, err := Inode(p); err == nil && m == n {
 			return p
 		}
+		delete(found, n)
 	}
-	p := Find(n)
-	if p != "" {
-		found[n] = p
+	// A namespace not found (gone, or held where we cannot see) is not
+	// looked for again at once: Find walks all of /proc.
+	now := time.Now()
+	if at, ok := missed[n]; ok && now.Sub(at) < retryMissed {
+		return ""
 	}
+	delete(missed, n)
+	if !Lookups.Allow() {
+		return ""
+	}
+	p := find(n)
+	if p == "" {
+		if len(missed) >= ResolvedLimit.Max {
+			ResolvedLimit.Hit()
+			clear(missed)
+		}
+		missed[n] = now
+		return ""
+	}
+	if len(found) >= ResolvedLimit.Max {
+		// Forget them all rather than grow: the ones still in use are
+		// found again.
+		ResolvedLimit.Hit()
+		clear(found)
+	}
+	found[n] = p
 	return p
 }
+
+// find is Find; tests replace it.
+var find = Find
+
+// retryMissed is how long a namespace Find did not find is not looked for.
+const retryMissed = 5 * time.Second
+
+// The bounds of namespace resolution.
+var (
+	ResolvedLimit = limits.New("namespaces resolved", 4096, "", "namespace paths forgotten (looked up again when needed)")
+	Lookups       = limits.NewRate("namespace searches of /proc", 20, "namespaces left unresolved (shown by inode)",
+		func() int64 { return time.Now().UnixNano() })
+)
 
 // Find looks for a network namespace with inode n and returns a path that
 // refers to it, or "". It looks, in order, at /run/netns/*, at every

@@ -16,6 +16,15 @@ type CheckReport struct {
 	Support     []CheckRow // feature by feature
 	Funcs       string     // which function probe source is used, in words
 	Tracepoints []catalog.Avail
+	Privileges  []PrivRow // per mode: what it needs to start and keeps after
+	Held        string    // the capabilities this process holds
+}
+
+// PrivRow is one mode's capabilities: to start, and kept for the rest of
+// the run (with why), and whether --user is allowed.
+type PrivRow struct {
+	Mode, Start, Keep, Why string
+	User                   bool
 }
 
 // CheckRow is one kernel feature: what skbtrail uses it for, and whether
@@ -60,4 +69,21 @@ func Check(w io.Writer, r CheckReport) {
 		fmt.Fprint(w, " (run 'skbtrail -t ?' for the missing ones)")
 	}
 	fmt.Fprintln(w)
+	checkPrivileges(w, r)
+}
+
+func checkPrivileges(w io.Writer, r CheckReport) {
+	if len(r.Privileges) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "capabilities held: %s\n", r.Held)
+	for _, p := range r.Privileges {
+		user := "--user allowed"
+		if !p.User {
+			user = "no --user"
+		}
+		fmt.Fprintf(w, "%-6s needs to start: %s\n", p.Mode, p.Start)
+		fmt.Fprintf(w, "%-6s keeps after:    %s (%s; %s)\n", "", p.Keep, p.Why, user)
+	}
 }

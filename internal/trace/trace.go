@@ -24,8 +24,10 @@ import (
 	"github.com/skbtrail/skbtrail/internal/event"
 	"github.com/skbtrail/skbtrail/internal/filter"
 	"github.com/skbtrail/skbtrail/internal/kernel"
+	"github.com/skbtrail/skbtrail/internal/limits"
 	"github.com/skbtrail/skbtrail/internal/output"
 	"github.com/skbtrail/skbtrail/internal/pcapfilter"
+	"github.com/skbtrail/skbtrail/internal/privs"
 	"github.com/skbtrail/skbtrail/internal/probe"
 	"github.com/skbtrail/skbtrail/internal/track"
 )
@@ -54,6 +56,11 @@ type Config struct {
 	// of each are copied in the kernel.
 	Pcap    *output.Pcap
 	Snaplen uint32
+
+	// Privs, when set, is carried out once everything is attached and
+	// every socket is open: capabilities the rest of the run does not
+	// use are dropped, and the run goes on as Privs.User if given.
+	Privs *privs.Plan
 	// Notice, when set, is said once on Log when tracing begins (that no
 	// runtime names pods).
 	Notice string
@@ -119,6 +126,9 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 		}
 		defer r.diag.Close()
 	}
+	if err := enterPrivs(cfg.Privs, cfg.Log); err != nil {
+		return st, err
+	}
 	shown := cfg.Filter.String()
 	if cfg.Expr != "" {
 		if cfg.Filter.Empty() {
@@ -136,7 +146,10 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 	if cfg.Duration > 0 {
 		deadline = time.Now().Add(cfg.Duration)
 	}
+	limits.Warn(cfg.Log)
+	defer limits.Warn(nil)
 	var rec ringbuf.Record
+	lastExpire := time.Now()
 	for !r.done {
 		if ctx.Err() != nil || (!deadline.IsZero() && time.Now().After(deadline)) {
 			break
@@ -150,8 +163,15 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 		switch {
 		case err == nil:
 			r.handle(rec.RawSample)
+			// Under a steady flood the read never times out: expire
+			// idle stories anyway, or they would pile up.
+			if time.Since(lastExpire) > poll {
+				r.emit(r.tr.Expire(monotonic()))
+				lastExpire = time.Now()
+			}
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			r.emit(r.tr.Expire(monotonic()))
+			lastExpire = time.Now()
 		case errors.Is(err, ringbuf.ErrClosed):
 			r.done = true
 		default:
@@ -185,6 +205,7 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 	if st.Errors > 0 {
 		fmt.Fprintf(cfg.Log, "skbtrail: %d events could not be decoded\n", st.Errors)
 	}
+	limits.Report(cfg.Log)
 	if err := cfg.Out.Flush(); err != nil {
 		return st, err
 	}
@@ -192,6 +213,23 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 		return st, fmt.Errorf("write the capture (--pcap): %w", r.pcapErr)
 	}
 	return st, nil
+}
+
+// enterPrivs carries out plan (nil: nothing). Where capabilities cannot be
+// dropped on every thread (a cgo build) that is a warning, unless a user
+// was asked for.
+func enterPrivs(plan *privs.Plan, log io.Writer) error {
+	if plan == nil {
+		return nil
+	}
+	if _, err := plan.Enter(); err != nil {
+		if errors.Is(err, privs.ErrAllThreads) && plan.User == "" {
+			fmt.Fprintf(log, "skbtrail: warning: capabilities not dropped: %v\n", err)
+			return nil
+		}
+		return fmt.Errorf("drop privileges: %w", err)
+	}
+	return nil
 }
 
 func loadReasons() (*kernel.Reasons, error) {

@@ -8,6 +8,16 @@ import (
 	"time"
 
 	"github.com/skbtrail/skbtrail/internal/event"
+	"github.com/skbtrail/skbtrail/internal/limits"
+)
+
+// The tracker's bounds: memory stays flat however many packets, clones and
+// route lookups a flood brings. Each hit is counted (internal/limits).
+var (
+	StoriesLimit = limits.New("stories in flight", 65536, "", "events of further packets not followed")
+	EventsLimit  = limits.New("events per story", 512, "", "events left out of the middle of their story (the first and the last are kept)")
+	PendingLimit = limits.New("route lookups waiting per CPU", 256, "", "route lookups forgotten")
+	HeldLimit    = limits.New("freed clones waiting for their packet", 4096, "", "clones shown as stories of their own")
 )
 
 // Story is the life of one packet (one skb) as the probes saw it.
@@ -17,6 +27,7 @@ type Story struct {
 	Ended   bool          // the skb was freed: the story is complete
 	Dropped bool          // it was freed by kfree_skb (a drop)
 	Parent  uint64        // the skb this one is a clone or copy of (function probes), or 0
+	Omitted int           // events left out because the story reached EventsLimit
 	head    uint64        // the skb's data buffer, shared with its clones
 	last    uint64        // kernel time of the newest event
 	freed   bool          // a free was seen
@@ -44,6 +55,9 @@ type Tracker struct {
 	// Idle is how long a story without new events stays open before
 	// Expire hands it out unfinished; 0 means 2s.
 	Idle time.Duration
+	// MaxOpen, MaxEvents, MaxPending and MaxHeld override the limits
+	// (StoriesLimit, EventsLimit, PendingLimit, HeldLimit) when not 0.
+	MaxOpen, MaxEvents, MaxPending, MaxHeld int
 
 	claimed []event.Event // route lookups that joined a story (Claimed)
 
@@ -65,6 +79,13 @@ const pendingWindow = uint64(50 * time.Millisecond)
 // the same CPU may still be about it: before 6.10 the kernel traces
 // udp_fail_queue_rcv_skb (with the socket only) after it freed the skb.
 const LateWindow = pendingWindow
+
+func pick(v int, l *limits.Limit) int {
+	if v > 0 {
+		return v
+	}
+	return l.Max
+}
 
 func (t *Tracker) idle() uint64 {
 	if t.Idle == 0 {
@@ -102,6 +123,10 @@ func (t *Tracker) Add(e event.Event) []*Story {
 			// wait for the packet. One that no traced packet
 			// claims is not shown: the kernel matched it loosely
 			// (its flow lacks fields).
+			if len(t.pending[e.CPU]) >= pick(t.MaxPending, PendingLimit) {
+				PendingLimit.Hit()
+				return nil
+			}
 			t.pending[e.CPU] = append(t.pending[e.CPU], e)
 			return nil
 		}
@@ -111,6 +136,10 @@ func (t *Tracker) Add(e event.Event) []*Story {
 	if !ok {
 		if e.Return() {
 			return nil // its story ended already (or expired)
+		}
+		if len(t.open) >= pick(t.MaxOpen, StoriesLimit) {
+			StoriesLimit.Hit()
+			return nil
 		}
 		s = &Story{Skb: e.Skb, Parent: e.Parent, head: e.Head}
 		t.open[e.Skb] = s
@@ -144,6 +173,9 @@ func (t *Tracker) Add(e event.Event) []*Story {
 			var out []*Story
 			if old, ok := t.held[s.head]; ok {
 				out = append(out, finish(old))
+			} else if len(t.held) >= pick(t.MaxHeld, HeldLimit) {
+				HeldLimit.Hit()
+				return []*Story{finish(s)}
 			}
 			t.held[s.head] = s
 			return out
@@ -184,7 +216,15 @@ func (s *Story) brief() bool {
 const cloneWindow = uint64(500 * time.Millisecond)
 
 func (t *Tracker) append(s *Story, e event.Event) {
-	s.Events = append(s.Events, e)
+	if max := pick(t.MaxEvents, EventsLimit); len(s.Events) >= max {
+		// Keep the newest event last (it may be the free that ends the
+		// story) in place of the one before it.
+		EventsLimit.Hit()
+		s.Omitted++
+		s.Events[max-1] = e
+	} else {
+		s.Events = append(s.Events, e)
+	}
 	if e.Kernel > s.last {
 		s.last = e.Kernel
 	}

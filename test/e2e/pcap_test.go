@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -122,4 +123,77 @@ func tsharkOut(tshark string, args ...string) (string, error) {
 		return string(out) + stderr.String(), err
 	}
 	return string(out), nil
+}
+
+// The capture file holds packet payloads: it is created 0600 whatever the
+// umask; an existing file is refused (one line, status 2) unless --force;
+// a symbolic link planted in its place is never followed, even with
+// --force, and its target is left alone.
+func TestPcapFileSafety(t *testing.T) {
+	needBinary(t)
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A new file: 0600, though skbtrail runs with umask 022 (the test's).
+	file := filepath.Join(dir, "new.pcapng")
+	stdout, stderr, code := runOnce(t, "--duration", durArg(300*time.Millisecond), "-p", "icmp", "--pcap", file)
+	if code != 0 {
+		t.Fatalf("--pcap %s: status %d:\n%s", file, code, describeOutput(stdout, stderr))
+	}
+	assertMode := func(path string) {
+		t.Helper()
+		fi, err := os.Lstat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode() != 0o600 {
+			t.Errorf("%s: mode %v, want -rw------- (0600)", path, fi.Mode())
+		}
+	}
+	assertMode(file)
+
+	// It exists now: refused without --force, overwritten with it.
+	os.Chmod(file, 0o644)
+	stdout, stderr, code = runOnce(t, "--duration", "300ms", "-p", "icmp", "--pcap", file)
+	if code != 2 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, "--force") {
+		t.Errorf("--pcap over an existing file: status %d, want 2 and one line naming --force:\n%s", code, describeOutput(stdout, stderr))
+	}
+	stdout, stderr, code = runOnce(t, "--duration", durArg(300*time.Millisecond), "-p", "icmp", "--pcap", file, "--force")
+	if code != 0 {
+		t.Errorf("--pcap over an existing file with --force: status %d:\n%s", code, describeOutput(stdout, stderr))
+	}
+	assertMode(file)
+
+	// Planted links: to an existing file, and dangling (the attack that
+	// makes root create a file where the link points).
+	victim := filepath.Join(dir, "victim")
+	if err := os.WriteFile(victim, []byte("keep me"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []string{victim, filepath.Join(dir, "created-through-link")} {
+		link := filepath.Join(dir, "link.pcapng")
+		os.Remove(link)
+		if err := os.Symlink(target, link); err != nil {
+			t.Fatal(err)
+		}
+		for _, force := range []bool{false, true} {
+			args := []string{"--duration", "300ms", "-p", "icmp", "--pcap", link}
+			if force {
+				args = append(args, "--force")
+			}
+			stdout, stderr, code := runOnce(t, args...)
+			if code != 2 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, "symbolic link") {
+				t.Errorf("skbtrail %s (link to %s): status %d, want 2 and one line saying it is a symbolic link:\n%s",
+					strings.Join(args, " "), target, code, describeOutput(stdout, stderr))
+			}
+		}
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "keep me" {
+		t.Errorf("the link's target was written: %q", b)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "created-through-link")); err == nil {
+		t.Errorf("a file was created through a dangling link")
+	}
 }
