@@ -336,12 +336,20 @@ func ping(ns, addr string) (bool, string) {
 	return err == nil, out
 }
 
-// mustPing fails the test unless a ping from ns to addr is answered.
+// mustPing fails the test unless a ping from ns to addr is answered. It
+// tries a few times: on a busy host an IPv6 address or route may need a
+// moment more after the pair came up.
 func mustPing(t *testing.T, ns, addr string) {
 	t.Helper()
-	if ok, out := ping(ns, addr); !ok {
-		t.Fatalf("ping from %s to %s failed:\n%s", ns, addr, out)
+	var out string
+	for i := 0; i < 3; i++ {
+		var ok bool
+		if ok, out = ping(ns, addr); ok {
+			return
+		}
+		time.Sleep(scaled(300 * time.Millisecond))
 	}
+	t.Fatalf("ping from %s to %s failed (3 tries):\n%s", ns, addr, out)
 }
 
 // waitFor polls cond every 20ms until it is true, or fails the test after
