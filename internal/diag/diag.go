@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/skbtrail/skbtrail/internal/event"
+	"github.com/skbtrail/skbtrail/internal/path"
 	"github.com/skbtrail/skbtrail/internal/track"
 )
 
@@ -60,7 +61,8 @@ type Finding struct {
 // Analysis is a story with a level for each event and the findings.
 type Analysis struct {
 	Story    *track.Story
-	Levels   []Level // one per story event
+	Path     path.Path // built from the story before any rule ran
+	Levels   []Level   // one per story event
 	Findings []Finding
 }
 
@@ -97,6 +99,7 @@ type Context struct {
 	Hooks     map[uint32]Hooks // netfilter hooks per namespace inode, where observed
 	ShowHooks bool             // list every hook function of a netfilter drop's hook
 	Host      Host             // may be nil
+	Links     path.Links       // answers which devices are bridge ports; may be nil
 	Netns     NetnsFn          // names a namespace inode for messages; may be nil
 }
 
@@ -129,8 +132,11 @@ func (c Context) ns(inode uint32) string {
 
 // Analyze applies the rules to a story.
 func Analyze(s *track.Story, ctx Context) *Analysis {
-	a := &Analysis{Story: s, Levels: make([]Level, len(s.Events))}
+	a := &Analysis{Story: s, Levels: make([]Level, len(s.Events)), Path: path.Build(s, ctx.Links)}
 	for i, e := range s.Events {
+		// An event without a namespace (a route lookup that found no
+		// device) happened where the packet was.
+		e.Netns = storyNetns(s, i)
 		for _, r := range eventRules {
 			if !r.matches(e) {
 				continue
@@ -154,6 +160,26 @@ func Analyze(s *track.Story, ctx Context) *Analysis {
 	counterFindings(s, ctx, a)
 	sort.SliceStable(a.Findings, func(i, j int) bool { return a.Findings[i].Level > a.Findings[j].Level })
 	return a
+}
+
+// storyNetns is the namespace of event i, or where the packet was around
+// it when the event has none: the nearest earlier event's, else the
+// nearest later one's.
+func storyNetns(s *track.Story, i int) uint32 {
+	if n := s.Events[i].Netns; n != 0 {
+		return n
+	}
+	for j := i - 1; j >= 0; j-- {
+		if n := s.Events[j].Netns; n != 0 {
+			return n
+		}
+	}
+	for j := i + 1; j < len(s.Events); j++ {
+		if n := s.Events[j].Netns; n != 0 {
+			return n
+		}
+	}
+	return 0
 }
 
 // EventRule fires on one event of a probe: a tracepoint (Probe), or a

@@ -64,6 +64,10 @@ func (h fakeHost) Forwarding(uint32, uint8, string) (bool, bool) { return h.forw
 func (h fakeHost) RPFilter(uint32, string) (int, bool)           { return 0, false }
 func (h fakeHost) IsLocal(_ uint32, a netip.Addr) (bool, bool)   { return h.local[a], true }
 
+type fakeLinks map[string]string
+
+func (l fakeLinks) Bridge(_ uint32, dev string) (string, bool) { b, ok := l[dev]; return b, ok }
+
 func TestAnalyze(t *testing.T) {
 	syn := pkt(6, ipA, ipB, 40000, 81)
 	syn.TCPFlags = 2
@@ -74,6 +78,7 @@ func TestAnalyze(t *testing.T) {
 		ctx    Context
 		worst  Level
 		want   []string // substrings that must appear in the findings (message or advice), in any order
+		not    []string // substrings that must not appear in any WARN or ERROR finding
 		levels []Level  // per event, when given
 	}{
 		{
@@ -163,6 +168,74 @@ func TestAnalyze(t *testing.T) {
 			want:  []string{"forwarding is disabled in netns", "sysctl -w net.ipv4.ip_forward=1"},
 		},
 		{
+			name: "bridged and dropped by a bridge-family rule: no forwarding claim",
+			events: []ev{
+				at("netif_receive_skb", nsB, "port1", ping(ipA, ipC)),
+				drop(nsB, "port1", ping(ipA, ipC), "NETFILTER_DROP", "nft_do_chain+0x3e8"),
+			},
+			ctx: Context{Host: fakeHost{forwarding: false}, Links: fakeLinks{"port1": "br0"},
+				Rules: []RuleHit{{Netns: nsB, Family: "bridge", Table: "f", Chain: "fwd", Handle: 2, Rule: "icmp type echo-request drop", Verdict: "drop", Packet: ping(ipA, ipC)}}},
+			worst: Error,
+			want:  []string{"table bridge f, chain fwd"},
+			not:   []string{"forwarding", "ip_forward", "route"},
+		},
+		{
+			name: "the sender's neighbour failure: no forwarding claim",
+			events: []ev{
+				at("fib_table_lookup", 0, "", ping(ipA, ipC)),
+				drop(nsA, "vA", ping(ipA, ipC), "NEIGH_FAILED", "__neigh_event_send+0x1"),
+			},
+			ctx:   Context{Host: fakeHost{forwarding: false}},
+			worst: Error,
+			want:  []string{"neighbour resolution (ARP/ND) failed"},
+			not:   []string{"forwarding", "ip_forward"},
+		},
+		{
+			name: "received, not for us, dropped elsewhere than at routing: no forwarding claim",
+			events: []ev{
+				at("netif_receive_skb", nsB, "vB", ping(ipA, ipC)),
+				drop(nsB, "vB", ping(ipA, ipC), "NETFILTER_DROP", "nft_do_chain+0x3e8"),
+			},
+			ctx:   Context{Host: fakeHost{forwarding: false}},
+			worst: Error,
+			not:   []string{"forwarding is disabled"},
+		},
+		{
+			name: "a prohibit policy rule is not a firewall",
+			events: []ev{
+				at("netif_receive_skb", nsB, "vB", ping(ipA, ipC)),
+				with(at("icmp_send", nsB, "vB", ping(ipA, ipC)), event.Facts{ICMP: event.ICMPError{Type: 3, Code: 13}}),
+				drop(nsB, "vB", ping(ipA, ipC), "NOT_SPECIFIED", "ip_error+0x5b"),
+			},
+			worst: Error,
+			want:  []string{"prohibit route or policy rule", "ip rule show"},
+			not:   []string{"firewall rule", "reject rules", "nft -a list ruleset"},
+		},
+		{
+			name: "an ip6tables drop says ip6tables",
+			events: []ev{
+				at("netif_receive_skb", nsB, "vB", ping(ipA, ipB)),
+				drop(nsB, "vB", ping(ipA, ipB), "NETFILTER_DROP", "nft_do_chain+0x3e8"),
+			},
+			ctx: Context{Rules: []RuleHit{
+				{Netns: nsB, Family: "ip6", Table: "filter", Chain: "INPUT", Handle: 3, Verdict: "drop", Packet: ping(ipA, ipB)},
+			}},
+			worst: Error,
+			want:  []string{"ip6tables -t filter -S INPUT"},
+			not:   []string{"`iptables"},
+		},
+		{
+			name: "a route lookup without a namespace is named by where the packet was",
+			events: []ev{
+				at("netif_receive_skb", nsB, "vB", ping(ipA, ipC)),
+				with(at("fib_table_lookup", 0, "", ping(ipA, ipC)), event.Facts{Route: event.Route{Table: 254, Err: -22}}),
+				drop(nsB, "vB", ping(ipA, ipC), "NOT_SPECIFIED", "ip_error+0x5b"),
+			},
+			worst: Error,
+			want:  []string{"blackhole", "in netns 4026532002"},
+			not:   []string{"netns 0"},
+		},
+		{
 			name: "forwarded and NATed",
 			events: []ev{
 				at("netif_receive_skb", nsB, "vB", pkt(6, ipA, ipB, 40000, 80)),
@@ -220,6 +293,17 @@ func TestAnalyze(t *testing.T) {
 			for _, w := range tc.want {
 				if !strings.Contains(all.String(), w) {
 					t.Errorf("findings lack %q:\n%s", w, all.String())
+				}
+			}
+			for _, f := range a.Findings {
+				if f.Level == Info {
+					continue
+				}
+				text := f.Message + "\n" + f.Advice
+				for _, n := range tc.not {
+					if strings.Contains(text, n) {
+						t.Errorf("a %v finding says %q, which is false here:\n%s", f.Level, n, text)
+					}
 				}
 			}
 			if tc.levels != nil {

@@ -24,11 +24,23 @@ func hookBlameRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 	if !ok || d.Reason != "NETFILTER_DROP" {
 		return nil
 	}
+	// The last observer the packet passed in the drop's namespace since it
+	// last arrived there: an observer of an earlier pass (before a bridge
+	// took it, or before it went through a veth and back) is not about
+	// the hook that dropped it.
 	var last *event.Event
 	for i := range s.Events {
 		e := &s.Events[i]
-		if e.Probe == event.NFObserve && e.Netns == d.Netns && e.Kernel <= d.Kernel {
+		if e.Netns != d.Netns || e.Kernel > d.Kernel {
+			continue
+		}
+		switch e.Probe {
+		case event.NFObserve:
 			last = e
+		case event.NetifReceiveSkb, event.NetifRx, event.NapiGroReceiveEntry:
+			if last != nil && last.Ifname != e.Ifname {
+				last = nil
+			}
 		}
 	}
 	h, known := ctx.Hooks[d.Netns]

@@ -216,8 +216,10 @@ func icmpFinding(e event.Event, ctx Context) Finding {
 	case typ == 3 && code == 4:
 		f.Advice = "the packet is larger than the path MTU and has DF set: lower the MTU or let PMTU discovery work (do not block ICMP)"
 	case typ == 3 && (code == 9 || code == 10 || code == 13):
+		// A firewall's reject rule, or a prohibit route or policy rule:
+		// prohibitRule says which, from the rest of the story.
 		f.Level = Error
-		f.Advice = fill("a firewall rule rejects it in netns {netns}: look for `reject` rules (`nft -a list ruleset`, `iptables-save`)", e, ctx)
+		f.Advice = fill("a reject rule of a firewall, or a prohibit route or policy rule, refuses it in netns {netns}: check `ip rule`, `ip route get {daddr}` and the reject rules (`nft -a list ruleset`, `iptables-save`)", e, ctx)
 	case typ == 11:
 		f.Advice = "the TTL ran out: a routing loop or too many hops; check the routes along the path (`ip route get`)"
 	}
@@ -292,7 +294,46 @@ var storyRules = []StoryRule{
 	hookBlameRule,
 	netfilterRule,
 	forwardingOffRule,
+	prohibitRule,
 	inFlightRule,
+}
+
+// prohibitRule decides who refused a packet answered with ICMP
+// "administratively prohibited": a firewall (the story has a netfilter
+// drop) or the routing (the packet died at the routing decision, or a
+// route lookup returned -EACCES).
+func prohibitRule(s *track.Story, ctx Context, a *Analysis) []Finding {
+	d, dropped := s.Drop()
+	route := false
+	for _, e := range s.Events {
+		if e.Probe == event.FibTableLookup && e.Facts.Route.Err == -13 {
+			route = true
+		}
+	}
+	firewall := dropped && d.Reason == "NETFILTER_DROP"
+	if dropped && !firewall && (strings.HasPrefix(d.Location, "ip_error+") || strings.HasPrefix(d.Location, "ip6_pkt_drop") ||
+		strings.HasPrefix(d.Location, "ip6_pkt_prohibit")) {
+		route = true
+	}
+	for i := range a.Findings {
+		f := &a.Findings[i]
+		if f.Probe != "icmp_send" || f.Event < 0 {
+			continue
+		}
+		e := s.Events[f.Event]
+		if c := e.Facts.ICMP; c.Type != 3 || (c.Code != 9 && c.Code != 10 && c.Code != 13) {
+			continue
+		}
+		e.Netns = f.Netns
+		switch {
+		case firewall:
+			f.Advice = fill("a firewall rule rejects it in netns {netns}: look for `reject` rules (`nft -a list ruleset`, `iptables-save`)", e, ctx)
+		case route && !firewall:
+			f.Message += ": the routing refuses it (a prohibit route or policy rule), not a firewall"
+			f.Advice = fill("find the prohibit route or rule in netns {netns}: `ip rule show`, `ip route get {daddr} from {saddr} iif {dev}`, `ip route show table all type prohibit`; delete it if the packet should pass", e, ctx)
+		}
+	}
+	return nil
 }
 
 // natRule: addresses or ports change along the way.
@@ -407,6 +448,13 @@ func netfilterRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 			continue
 		}
 		f.Family, f.Table, f.Chain = hit.Family, hit.Table, hit.Chain
+		if f.Hook != "" && !sameFamily(hit.Family, strings.Fields(f.Hook)[0]) {
+			// The observers watched another family's hook than the
+			// one whose table took the packet: theirs is not the hook.
+			f.Hook, f.Blamed = hit.Family, ""
+		} else if f.Hook == "" {
+			f.Hook = hit.Family
+		}
 		where := fmt.Sprintf("table %s %s, chain %s", hit.Family, hit.Table, hit.Chain)
 		if hit.Policy {
 			f.Rule = "policy drop"
@@ -420,14 +468,24 @@ func netfilterRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 		}
 		f.Message = fmt.Sprintf("dropped by rule `%s` (%s, handle %d)", f.Rule, where, hit.Handle)
 		if iptablesTable(hit) {
-			f.Advice = fmt.Sprintf("an iptables rule: list it with `iptables -t %s -S %s` in netns %s and delete or change it",
-				hit.Table, hit.Chain, ctx.ns(d.Netns))
+			cmd := "iptables"
+			if hit.Family == "ip6" {
+				cmd = "ip6tables"
+			}
+			f.Advice = fmt.Sprintf("an %s rule: list it with `%s -t %s -S %s` in netns %s and delete or change it",
+				cmd, cmd, hit.Table, hit.Chain, ctx.ns(d.Netns))
 		} else {
 			f.Advice = fmt.Sprintf("delete or change it: `nft delete rule %s %s %s handle %d` in netns %s",
 				hit.Family, hit.Table, hit.Chain, hit.Handle, ctx.ns(d.Netns))
 		}
 	}
 	return nil
+}
+
+// sameFamily reports whether a table of family table can run at a hook of
+// family hook: the same, or inet at an ip or ip6 hook.
+func sameFamily(table, hook string) bool {
+	return table == hook || (table == "inet" && (hook == "ip" || hook == "ip6"))
 }
 
 // iptablesTable reports whether a rule hit is in a table iptables-nft made.
@@ -453,28 +511,57 @@ func samePacket(a, b event.Packet) bool {
 	return true
 }
 
-// forwardingOffRule: a packet not for this namespace died in it while
-// forwarding is off there.
+// forwardingOffRule: a packet that arrived on a device of a namespace, was
+// not for it, and died where the kernel routes it, while forwarding is off
+// there. It does not fire for a packet the namespace sent itself, for one
+// a bridge switched (see internal/path), for one addressed to the
+// namespace, or for a drop somewhere other than the routing decision.
 func forwardingOffRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 	d, ok := s.Drop()
-	if !ok || ctx.Host == nil || !d.Packet.Dst.IsValid() {
+	if !ok || ctx.Host == nil || !d.Packet.Dst.IsValid() || !routingDrop(d) {
+		return nil
+	}
+	dev := a.Path.ArrivedOn(d.Netns)
+	if dev == "" {
 		return nil
 	}
 	local, ok := ctx.Host.IsLocal(d.Netns, d.Packet.Dst)
-	if !ok || local {
+	if !ok || local || d.Packet.Dst.IsMulticast() {
 		return nil
 	}
-	on, ok := ctx.Host.Forwarding(d.Netns, d.Packet.Family, d.Ifname)
+	on, ok := ctx.Host.Forwarding(d.Netns, d.Packet.Family, dev)
 	if !ok || on {
 		return nil
 	}
 	v := "net.ipv4.ip_forward=1"
+	key := "net.ipv4.conf." + dev + ".forwarding"
 	if d.Packet.Family == 6 {
 		v = "net.ipv6.conf.all.forwarding=1"
+		key = "net.ipv6.conf.all.forwarding"
 	}
 	return []Finding{{Level: Error, Event: len(s.Events) - 1, Probe: d.Name, Group: d.Group, Netns: d.Netns,
-		Message: fmt.Sprintf("forwarding is disabled in netns %s, and %s is not one of its addresses: it will not route the packet", ctx.ns(d.Netns), d.Packet.Dst),
-		Advice:  fmt.Sprintf("enable forwarding: `sysctl -w %s` in netns %s (or send to an address of this host)", v, ctx.ns(d.Netns))}}
+		Message: fmt.Sprintf("forwarding is disabled in netns %s, and %s is not one of its addresses: it will not route the packet it received on %s", ctx.ns(d.Netns), d.Packet.Dst, dev),
+		Advice:  fmt.Sprintf("if netns %s is meant to route it, enable forwarding: `sysctl -w %s`; otherwise send to an address of this host", ctx.ns(d.Netns), v),
+		Details: []string{
+			fmt.Sprintf("path: %s", a.Path),
+			fmt.Sprintf("live check: %s = 0 in netns %s", key, ctx.ns(d.Netns)),
+			fmt.Sprintf("live check: %s is not an address of netns %s", d.Packet.Dst, ctx.ns(d.Netns)),
+		}}}
+}
+
+// routingDrop reports whether a drop happened at the kernel's routing
+// decision for a received packet: where forwarding being off kills it.
+func routingDrop(d event.Event) bool {
+	switch d.Reason {
+	case "IP_INADDRERRORS", "IP_INNOROUTES":
+		return true
+	}
+	for _, fn := range []string{"ip_error+", "ip6_forward+", "ip_forward+", "ip6_pkt_drop+", "ip_route_input"} {
+		if strings.HasPrefix(d.Location, fn) {
+			return true
+		}
+	}
+	return false
 }
 
 // inFlightRule: the story ended without the kernel freeing the skb.

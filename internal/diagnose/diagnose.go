@@ -82,6 +82,7 @@ type queued struct {
 func New(ctx context.Context, f filter.Filter, opts Options, log io.Writer, sess *probe.Session) (*Diagnoser, error) {
 	d := &Diagnoser{names: netns.Names(), spaces: tracedNamespaces(f)}
 	d.ctx.Host = host.Host{}
+	d.ctx.Links = host.Host{}
 	d.ctx.Netns = d.nsName
 	d.ctx.ShowHooks = opts.Hooks
 	d.before, d.paths, d.now = map[uint32]counters.Snapshot{}, map[uint32]string{}, map[uint32]read{}
@@ -173,7 +174,20 @@ func (d *Diagnoser) nsName(inode uint32) string {
 	if ok {
 		return fmt.Sprintf("%d (%s)", inode, name)
 	}
+	if inode != 0 && inode == initNetns() {
+		return fmt.Sprintf("%d (the host's namespace)", inode)
+	}
+	if inode == 0 {
+		return "(unknown)"
+	}
 	return fmt.Sprint(inode)
+}
+
+// initNetns is the inode of the host's (init) network namespace: the one
+// of process 1.
+func initNetns() uint32 {
+	n, _ := netns.Inode("/proc/1/ns/net")
+	return n
 }
 
 // Add queues a finished story for analysis. A lone skb-less event that
