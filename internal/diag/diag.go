@@ -39,15 +39,16 @@ func (l Level) MarshalText() ([]byte, error) { return []byte(strings.ToLower(l.S
 // Finding is one thing the analysis found, with what to do about it.
 type Finding struct {
 	Level    Level
-	Event    int    // index of the event in the story it is about; -1 for the story as a whole
-	Probe    string // the event's probe and group, where it has one
+	Code     string   // stable code, e.g. "nf.rule_drop" (README: finding catalog)
+	Evidence []string // what it rests on: events, counters, live checks; one line each
+	Event    int      // index of the event in the story it is about; -1 for the story as a whole
+	Probe    string   // the event's probe and group, where it has one
 	Group    string
 	Message  string
 	Advice   string // what to change; "" when there is nothing to do
 	Reason   string // drop reason, for drops
 	Location string // the dropping function, for drops
 	Netns    uint32
-	Details  []string // more lines of facts, e.g. the counters that moved
 
 	// Netfilter blame, where known.
 	Hook   string // e.g. "input"
@@ -143,6 +144,10 @@ func Analyze(s *track.Story, ctx Context) *Analysis {
 			}
 			f := r.Find(e, ctx)
 			f.Event, f.Probe, f.Group, f.Netns = i, e.Name, e.Group, e.Netns
+			if f.Code == "" {
+				f.Code = r.Code
+			}
+			f.Evidence = append([]string{Describe(e, ctx)}, f.Evidence...)
 			if f.Level > a.Levels[i] {
 				a.Levels[i] = f.Level
 			}
@@ -158,6 +163,14 @@ func Analyze(s *track.Story, ctx Context) *Analysis {
 		}
 	}
 	counterFindings(s, ctx, a)
+	// A finding that rests on nothing is not shown.
+	kept := a.Findings[:0]
+	for _, f := range a.Findings {
+		if len(f.Evidence) > 0 && f.Code != "" {
+			kept = append(kept, f)
+		}
+	}
+	a.Findings = kept
 	sort.SliceStable(a.Findings, func(i, j int) bool { return a.Findings[i].Level > a.Findings[j].Level })
 	return a
 }
@@ -185,6 +198,7 @@ func storyNetns(s *track.Story, i int) uint32 {
 // EventRule fires on one event of a probe: a tracepoint (Probe), or a
 // function probe's events for the function Func.
 type EventRule struct {
+	Code  string // the findings' code, unless Find sets one
 	Probe event.Probe
 	Func  string
 	When  func(e event.Event) bool // nil: always
@@ -228,9 +242,40 @@ func counterFindings(s *track.Story, ctx Context, a *Analysis) {
 		return
 	}
 	a.Findings = append(a.Findings, Finding{
-		Level:   Info,
-		Event:   -1,
-		Message: "kernel counters that moved while tracing",
-		Details: parts,
+		Level:    Info,
+		Code:     "counters",
+		Event:    -1,
+		Message:  "kernel counters that moved while tracing",
+		Evidence: parts,
 	})
+}
+
+// Describe is an event as evidence: "kfree_skb in netns N on veth-b:
+// reason NETFILTER_DROP at nft_do_chain+0x3e8, icmp 198.18.0.1 > ...".
+func Describe(e event.Event, ctx Context) string {
+	var b strings.Builder
+	b.WriteString("event " + e.Name)
+	if e.Netns != 0 {
+		b.WriteString(" in netns " + ctx.ns(e.Netns))
+	}
+	if e.Ifname != "" {
+		b.WriteString(" on " + e.Ifname)
+	}
+	var facts []string
+	if e.Reason != "" {
+		facts = append(facts, "reason "+e.Reason)
+	}
+	if e.Location != "" {
+		facts = append(facts, "at "+e.Location)
+	}
+	for _, f := range e.Fields() {
+		facts = append(facts, fmt.Sprintf("%s %v", f.Key, f.Value))
+	}
+	if p := e.Packet.String(); p != "" {
+		facts = append(facts, p)
+	}
+	if len(facts) > 0 {
+		b.WriteString(": " + strings.Join(facts, ", "))
+	}
+	return b.String()
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -63,6 +64,9 @@ type fakeHost struct {
 func (h fakeHost) Forwarding(uint32, uint8, string) (bool, bool) { return h.forwarding, true }
 func (h fakeHost) RPFilter(uint32, string) (int, bool)           { return 0, false }
 func (h fakeHost) IsLocal(_ uint32, a netip.Addr) (bool, bool)   { return h.local[a], true }
+
+// codeRE is what a finding code looks like: "nf.rule_drop", "drop.TCP_CSUM".
+var codeRE = regexp.MustCompile(`^[a-z_]+(\.[A-Za-z0-9_]+)*$`)
 
 type fakeLinks map[string]string
 
@@ -155,7 +159,7 @@ func TestAnalyze(t *testing.T) {
 				drop(nsB, "vB", ping(ipA, ipC), "IP_NOROUTE", "ip_route_input_slow+0x2a"),
 			},
 			worst: Error,
-			want:  []string{"route lookup for 198.18.6.2 in table 254 failed: network unreachable", "ip route add 198.18.6.2"},
+			want:  []string{"route lookup for 198.18.6.2 in table 254 failed: no route (network unreachable)", "ip route add 198.18.6.2"},
 		},
 		{
 			name: "forwarding disabled",
@@ -288,7 +292,7 @@ func TestAnalyze(t *testing.T) {
 			}
 			var all strings.Builder
 			for _, f := range a.Findings {
-				all.WriteString(f.Message + "\n" + f.Advice + "\n" + strings.Join(f.Details, "\n") + "\n")
+				all.WriteString(f.Message + "\n" + f.Advice + "\n" + strings.Join(f.Evidence, "\n") + "\n")
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(all.String(), w) {
@@ -296,6 +300,9 @@ func TestAnalyze(t *testing.T) {
 				}
 			}
 			for _, f := range a.Findings {
+				if !codeRE.MatchString(f.Code) || len(f.Evidence) == 0 {
+					t.Errorf("finding %q: code %q, evidence %q: want a code and evidence", f.Message, f.Code, f.Evidence)
+				}
 				if f.Level == Info {
 					continue
 				}

@@ -78,6 +78,7 @@ func hookBlameRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 			continue
 		}
 		f.Hook = where
+		f.Evidence = append(f.Evidence, fmt.Sprintf("netfilter observers in netns %s: the packet passed %s after priority %d and was dropped before the next observer", ctx.ns(d.Netns), where, passed))
 		if len(blamed) > 0 {
 			f.Blamed = strings.Join(blamed, " or ")
 		} else {
@@ -90,7 +91,7 @@ func hookBlameRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 	if !ctx.ShowHooks {
 		return nil
 	}
-	return []Finding{{Level: Info, Event: -1, Netns: d.Netns,
-		Message: fmt.Sprintf("hook functions at netfilter hook %s in netns %s, by priority", where, ctx.ns(d.Netns)),
-		Details: all}}
+	return []Finding{{Level: Info, Code: "nf.hooks", Event: -1, Netns: d.Netns,
+		Message:  fmt.Sprintf("hook functions at netfilter hook %s in netns %s, by priority", where, ctx.ns(d.Netns)),
+		Evidence: all}}
 }

@@ -183,8 +183,32 @@ func lookupDrop(reason string) (dropRule, bool) {
 	return best, found
 }
 
+// dropCode is the finding code of a drop reason: a named cause where the
+// reason is one, else drop.<REASON>.
+func dropCode(reason string) string {
+	switch reason {
+	case "NETFILTER_DROP":
+		return "nf.rule_drop"
+	case "NO_SOCKET":
+		return "socket.none"
+	case "SOCKET_RCVBUFF":
+		return "socket.rcvbuf_full"
+	case "NEIGH_FAILED":
+		return "neigh.failed"
+	case "IP_RPFILTER":
+		return "rp_filter"
+	case "TC_INGRESS", "TC_EGRESS":
+		return "tc.drop"
+	case "IP_NOROUTE", "IP_INNOROUTES", "IP_OUTNOROUTES":
+		return "route.none"
+	case "":
+		return "drop"
+	}
+	return "drop." + reason
+}
+
 func dropFinding(e event.Event, ctx Context) Finding {
-	f := Finding{Level: Error, Reason: e.Reason, Location: e.Location}
+	f := Finding{Level: Error, Code: dropCode(e.Reason), Reason: e.Reason, Location: e.Location}
 	r, ok := lookupDrop(e.Reason)
 	switch {
 	case ok:
@@ -204,7 +228,7 @@ func dropFinding(e event.Event, ctx Context) Finding {
 // icmpRule explains an ICMP error the kernel sends.
 func icmpFinding(e event.Event, ctx Context) Finding {
 	typ, code := uint32(e.Facts.ICMP.Type), uint32(e.Facts.ICMP.Code)
-	f := Finding{Level: Warn}
+	f := Finding{Level: Warn, Code: "icmp.sent"}
 	what := e.Facts.ICMP.Name(e.Packet.Family)
 	f.Message = fmt.Sprintf("the kernel answers with ICMP %s (type %d code %d)", what, typ, code)
 	switch {
@@ -226,60 +250,66 @@ func icmpFinding(e event.Event, ctx Context) Finding {
 	return f
 }
 
-// fibErrors names the route lookup errors that mean "no way there"; other
-// errors (-EAGAIN: try the next routing rule) are part of normal lookups.
-var fibErrors = map[int32]string{
-	-101: "network unreachable (no route, or an unreachable route)",
-	-113: "host unreachable",
-	-13:  "prohibited (a prohibit route)",
-	-22:  "blackhole route",
+// fibErrors names the route lookup errors that mean "no way there", with
+// their finding codes; other errors (-EAGAIN: try the next routing rule)
+// are part of normal lookups.
+var fibErrors = map[int32]struct{ code, what, advice string }{
+	-101: {"route.none", "no route (network unreachable)",
+		"add a route: `ip route add {daddr} via GATEWAY` (or a default route) in netns {netns}; `ip route get {daddr}` shows the lookup"},
+	-113: {"route.unreachable", "an unreachable route (host unreachable)",
+		"an `unreachable` route covers {daddr}: find it with `ip route show table all type unreachable` in netns {netns}, and delete it if the packet should pass"},
+	-13: {"route.prohibit", "a prohibit route",
+		"a `prohibit` route covers {daddr}: find it with `ip route show table all type prohibit` in netns {netns}, and delete it if the packet should pass"},
+	-22: {"route.blackhole", "a blackhole route",
+		"a `blackhole` route covers {daddr}: find it with `ip route show table all type blackhole` in netns {netns}, and delete it if the packet should pass"},
 }
 
 // eventRules fire on single events. One row per rule.
 var eventRules = []EventRule{
 	{Probe: event.KfreeSkb, Find: dropFinding},
 	{Probe: event.ICMPSend, Find: icmpFinding},
-	{Probe: event.TCPSendReset, Find: func(e event.Event, ctx Context) Finding {
+	{Code: "tcp.reset", Probe: event.TCPSendReset, Find: func(e event.Event, ctx Context) Finding {
 		return Finding{Level: Warn, Message: "TCP answers with a reset",
 			Advice: fill("if this answers a SYN, nothing listens on port {dport} at {daddr} in netns {netns}; otherwise the connection is unknown or was closed", e, ctx)}
 	}},
-	{Probe: event.TCPReceiveReset, Find: func(e event.Event, ctx Context) Finding {
+	{Code: "tcp.peer_reset", Probe: event.TCPReceiveReset, Find: func(e event.Event, ctx Context) Finding {
 		return Finding{Level: Warn, Message: fill("the peer {saddr} reset the connection", e, ctx),
 			Advice: "the peer refused or aborted it: check that its service runs and accepts this client"}
 	}},
-	{Probe: event.TCPRetransmitSkb, Find: func(e event.Event, ctx Context) Finding {
+	{Code: "tcp.retransmit", Probe: event.TCPRetransmitSkb, Find: func(e event.Event, ctx Context) Finding {
 		return Finding{Level: Warn, Message: "TCP retransmits: the segment or its ACK was lost",
 			Advice: fill("look for drops on the way to {daddr} and back (run skbtrail on the peer too)", e, ctx)}
 	}},
-	{Probe: event.TCPBadCsum, Find: func(e event.Event, ctx Context) Finding {
+	{Code: "tcp.bad_csum", Probe: event.TCPBadCsum, Find: func(e event.Event, ctx Context) Finding {
 		return Finding{Level: Error, Message: "TCP segment with a bad checksum", Advice: csumAdvice}
 	}},
-	{Probe: event.SockRcvqueueFull, Find: func(e event.Event, ctx Context) Finding {
+	{Code: "socket.rcvbuf_full", Probe: event.SockRcvqueueFull, Find: func(e event.Event, ctx Context) Finding {
 		return Finding{Level: Error,
 			Message: fmt.Sprintf("socket receive buffer full (%d bytes queued, limit %d)", e.Facts.Buf.Rmem, e.Facts.Buf.Rcvbuf),
 			Advice:  "the application reads too slowly: read faster, or raise SO_RCVBUF / net.core.rmem_max"}
 	}},
-	{Probe: event.UDPFailQueueRcvSkb, Find: func(e event.Event, ctx Context) Finding {
+	{Code: "socket.rcvbuf_full", Probe: event.UDPFailQueueRcvSkb, Find: func(e event.Event, ctx Context) Finding {
 		return Finding{Level: Error,
 			Message: fmt.Sprintf("UDP could not queue the datagram to its socket (rc %d; %d bytes queued, limit %d)", e.Ret, e.Facts.Buf.Rmem, e.Facts.Buf.Rcvbuf),
 			Advice:  "the application reads too slowly: read faster, or raise SO_RCVBUF / net.core.rmem_max"}
 	}},
 	{Probe: event.FibTableLookup, When: func(e event.Event) bool { _, bad := fibErrors[e.Facts.Route.Err]; return bad },
 		Find: func(e event.Event, ctx Context) Finding {
-			return Finding{Level: Error,
-				Message: fmt.Sprintf("route lookup for %s in table %d failed: %s", addrOr(e.Packet.Dst, "the destination"), e.Facts.Route.Table, fibErrors[e.Facts.Route.Err]),
-				Advice:  fill("add a route: `ip route add {daddr} via GATEWAY` (or a default route) in netns {netns}; `ip route get {daddr}` shows the lookup", e, ctx)}
+			fe := fibErrors[e.Facts.Route.Err]
+			return Finding{Level: Error, Code: fe.code,
+				Message: fmt.Sprintf("route lookup for %s in table %d failed: %s", addrOr(e.Packet.Dst, "the destination"), e.Facts.Route.Table, fe.what),
+				Advice:  fill(fe.advice, e, ctx)}
 		}},
 	// Function probes with --ret (fexit/kretprobe): return values.
-	{Func: "nf_hook_slow", When: func(e event.Event) bool { return e.Return() && e.Ret < 0 },
+	{Code: "nf.hook_drop", Func: "nf_hook_slow", When: func(e event.Event) bool { return e.Return() && e.Ret < 0 },
 		Find: func(e event.Event, ctx Context) Finding {
 			return Finding{Level: Error,
 				Message: fmt.Sprintf("dropped by a netfilter hook (nf_hook_slow returned %d)", e.Ret),
 				Advice:  fill("a firewall rule took it: list them in netns {netns} (`nft -a list ruleset`, `iptables-save -c`); --diag with the rule trace names the rule", e, ctx)}
 		}},
-	{Func: "ipt_do_table", When: iptDrop, Find: iptFinding("iptables")},
-	{Func: "ip6t_do_table", When: iptDrop, Find: iptFinding("ip6tables")},
-	{Probe: event.NetDevXmit, When: func(e event.Event) bool { return e.Ret != 0 },
+	{Code: "nf.rule_drop", Func: "ipt_do_table", When: iptDrop, Find: iptFinding("iptables")},
+	{Code: "nf.rule_drop", Func: "ip6t_do_table", When: iptDrop, Find: iptFinding("ip6tables")},
+	{Code: "dev.xmit_error", Probe: event.NetDevXmit, When: func(e event.Event) bool { return e.Ret != 0 },
 		Find: func(e event.Event, ctx Context) Finding {
 			return Finding{Level: Warn, Message: fmt.Sprintf("the driver of %s did not take the packet (rc %d)", orWord(e.Ifname, "the device"), e.Ret),
 				Advice: "the device queue is busy or the device is down"}
@@ -294,15 +324,16 @@ var storyRules = []StoryRule{
 	hookBlameRule,
 	netfilterRule,
 	forwardingOffRule,
-	prohibitRule,
+	icmpCauseRule,
 	inFlightRule,
 }
 
-// prohibitRule decides who refused a packet answered with ICMP
-// "administratively prohibited": a firewall (the story has a netfilter
+// icmpCauseRule says why the kernel sent an ICMP error, from the rest of
+// the story: host unreachable after a neighbour failure is the next hop's
+// silence; "administratively prohibited" comes from a firewall (the story has a netfilter
 // drop) or the routing (the packet died at the routing decision, or a
 // route lookup returned -EACCES).
-func prohibitRule(s *track.Story, ctx Context, a *Analysis) []Finding {
+func icmpCauseRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 	d, dropped := s.Drop()
 	route := false
 	for _, e := range s.Events {
@@ -321,10 +352,17 @@ func prohibitRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 			continue
 		}
 		e := s.Events[f.Event]
+		e.Netns = f.Netns
+		if c := e.Facts.ICMP; c.Type == 3 && c.Code == 1 && dropped && strings.HasPrefix(d.Reason, "NEIGH_") {
+			// The kernel's own answer to a failed neighbour resolution.
+			f.Level = Warn
+			f.Message += ": the next hop did not answer ARP/ND"
+			f.Advice = fill("the next hop for {daddr} does not answer ARP/ND on {dev}: check it is up and on that link (`ip neigh show dev {dev}` in netns {netns})", d, ctx)
+			continue
+		}
 		if c := e.Facts.ICMP; c.Type != 3 || (c.Code != 9 && c.Code != 10 && c.Code != 13) {
 			continue
 		}
-		e.Netns = f.Netns
 		switch {
 		case firewall:
 			f.Advice = fill("a firewall rule rejects it in netns {netns}: look for `reject` rules (`nft -a list ruleset`, `iptables-save`)", e, ctx)
@@ -362,7 +400,8 @@ func natRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 				if ns == 0 {
 					ns = prev.Netns
 				}
-				out = append(out, Finding{Level: Info, Event: i, Probe: e.Name, Group: e.Group, Netns: ns,
+				out = append(out, Finding{Level: Info, Code: "nat", Event: i, Probe: e.Name, Group: e.Group, Netns: ns,
+					Evidence: []string{Describe(*prev, ctx), Describe(*e, ctx)},
 					Message: fmt.Sprintf("NAT (%s) between %s and %s: %s became %s",
 						strings.Join(kinds, ", "), where(*prev), where(*e), p, q),
 					Advice: "addresses were rewritten (DNAT/SNAT or masquerade): filter on either form, and check the NAT rules (`nft list ruleset`, `iptables -t nat -S`, `conntrack -L`)"})
@@ -393,8 +432,9 @@ func forwardRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 		for j := i + 1; j < len(s.Events); j++ {
 			o := s.Events[j]
 			if o.Probe == event.NetDevQueue && o.Netns == e.Netns && o.Ifname != e.Ifname {
-				return []Finding{{Level: Info, Event: j, Probe: o.Name, Group: o.Group, Netns: o.Netns,
-					Message: fmt.Sprintf("forwarded in netns %s from %s to %s", ctx.ns(e.Netns), e.Ifname, o.Ifname)}}
+				return []Finding{{Level: Info, Code: "path.routed", Event: j, Probe: o.Name, Group: o.Group, Netns: o.Netns,
+					Evidence: []string{Describe(e, ctx), Describe(o, ctx), "path: " + a.Path.String()},
+					Message:  fmt.Sprintf("forwarded in netns %s from %s to %s", ctx.ns(e.Netns), e.Ifname, o.Ifname)}}
 			}
 		}
 	}
@@ -405,8 +445,9 @@ func forwardRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 func deliveredRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 	for i, e := range s.Events {
 		if e.Probe == event.SkbCopyDatagramIovec {
-			return []Finding{{Level: Info, Event: i, Probe: e.Name, Group: e.Group, Netns: e.Netns,
-				Message: fmt.Sprintf("delivered to process %s (pid %d) in netns %s", e.Comm, e.PID, ctx.ns(e.Netns))}}
+			return []Finding{{Level: Info, Code: "path.delivered", Event: i, Probe: e.Name, Group: e.Group, Netns: e.Netns,
+				Evidence: []string{Describe(e, ctx)},
+				Message:  fmt.Sprintf("delivered to process %s (pid %d) in netns %s", e.Comm, e.PID, ctx.ns(e.Netns))}}
 		}
 	}
 	return nil
@@ -456,7 +497,10 @@ func netfilterRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 			f.Hook = hit.Family
 		}
 		where := fmt.Sprintf("table %s %s, chain %s", hit.Family, hit.Table, hit.Chain)
+		f.Evidence = append(f.Evidence, fmt.Sprintf("rule trace in netns %s: %s, handle %d, verdict %s%s",
+			ctx.ns(hit.Netns), where, hit.Handle, hit.Verdict, map[bool]string{true: " (chain policy)"}[hit.Policy]))
 		if hit.Policy {
+			f.Code = "nf.policy_drop"
 			f.Rule = "policy drop"
 			f.Message = fmt.Sprintf("dropped by the policy of chain %s (%s): no rule accepted it", hit.Chain, where)
 			f.Advice = fmt.Sprintf("add a rule that accepts it to %s, or change the policy (netns %s)", where, ctx.ns(d.Netns))
@@ -539,10 +583,11 @@ func forwardingOffRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 		v = "net.ipv6.conf.all.forwarding=1"
 		key = "net.ipv6.conf.all.forwarding"
 	}
-	return []Finding{{Level: Error, Event: len(s.Events) - 1, Probe: d.Name, Group: d.Group, Netns: d.Netns,
+	return []Finding{{Level: Error, Code: "fwd.disabled", Event: len(s.Events) - 1, Probe: d.Name, Group: d.Group, Netns: d.Netns,
 		Message: fmt.Sprintf("forwarding is disabled in netns %s, and %s is not one of its addresses: it will not route the packet it received on %s", ctx.ns(d.Netns), d.Packet.Dst, dev),
 		Advice:  fmt.Sprintf("if netns %s is meant to route it, enable forwarding: `sysctl -w %s`; otherwise send to an address of this host", ctx.ns(d.Netns), v),
-		Details: []string{
+		Evidence: []string{
+			Describe(d, ctx),
 			fmt.Sprintf("path: %s", a.Path),
 			fmt.Sprintf("live check: %s = 0 in netns %s", key, ctx.ns(d.Netns)),
 			fmt.Sprintf("live check: %s is not an address of netns %s", d.Packet.Dst, ctx.ns(d.Netns)),
@@ -570,7 +615,7 @@ func inFlightRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 		return nil
 	}
 	last := s.Events[len(s.Events)-1]
-	return []Finding{{Level: Info, Event: -1,
+	return []Finding{{Level: Info, Code: "path.in_flight", Event: -1, Evidence: []string{Describe(last, ctx)},
 		Message: fmt.Sprintf("not freed while traced: last seen at %s in netns %s (queued, or freed where no tracepoint sees it)", last.Name, ctx.ns(last.Netns))}}
 }
 

@@ -22,6 +22,7 @@ func (t *Text) Analysis(a *diag.Analysis) error {
 			where = f.Group + "/" + f.Probe
 		}
 		fmt.Fprintf(t.w, "[%d] %-5s (%s) %s\n", i+1, f.Level, where, f.Message)
+		fmt.Fprintf(t.w, "    code:     %s\n", f.Code)
 		if f.Location != "" {
 			fmt.Fprintf(t.w, "    location: %s\n", f.Location)
 		}
@@ -31,8 +32,8 @@ func (t *Text) Analysis(a *diag.Analysis) error {
 		if f.Table != "" {
 			fmt.Fprintf(t.w, "    netfilter: %s\n", nfWhere(f))
 		}
-		for _, d := range f.Details {
-			fmt.Fprintf(t.w, "    - %s\n", d)
+		for _, e := range f.Evidence {
+			fmt.Fprintf(t.w, "    evidence: %s\n", e)
 		}
 		if f.Advice != "" {
 			fmt.Fprintf(t.w, "    advice:   %s\n", f.Advice)
@@ -75,7 +76,7 @@ func (j *JSON) Analysis(a *diag.Analysis) error {
 	}
 	findings := make([]ordered, 0, len(a.Findings))
 	for _, f := range a.Findings {
-		o := ordered{{"level", f.Level}, {"message", f.Message}, {"advice", f.Advice}}
+		o := ordered{{"level", f.Level}, {"code", f.Code}, {"message", f.Message}, {"advice", f.Advice}}
 		if f.Probe != "" {
 			o = append(o, field{"probe", f.Probe}, field{"group", f.Group})
 		}
@@ -88,9 +89,7 @@ func (j *JSON) Analysis(a *diag.Analysis) error {
 		if f.Netns != 0 {
 			o = append(o, field{"netns", f.Netns})
 		}
-		if len(f.Details) > 0 {
-			o = append(o, field{"details", f.Details})
-		}
+		o = append(o, field{"evidence", f.Evidence})
 		findings = append(findings, o)
 	}
 	rec := ordered{{"type", "analysis"}, {"skb", skbString(a.Story.Skb)}, {"level", a.Worst()}, {"findings", findings}}

@@ -225,7 +225,7 @@ func TestDiagUDPClosedPort(t *testing.T) {
 	}
 	if counters == nil {
 		t.Errorf("no counters finding in the analysis of the dropped datagram:\n%s", d.dump())
-	} else if details := strings.Join(counters.Details, "\n"); !strings.Contains(details, "Udp NoPorts +1 in netns "+strconv.FormatUint(p.InoB, 10)) {
+	} else if details := strings.Join(counters.Evidence, "\n"); !strings.Contains(details, "Udp NoPorts +1 in netns "+strconv.FormatUint(p.InoB, 10)) {
 		t.Errorf("the counters finding does not cite Udp NoPorts +1 in B (%d):\n%s", p.InoB, details)
 	}
 }
