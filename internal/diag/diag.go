@@ -101,6 +101,7 @@ type Context struct {
 	ShowHooks bool             // list every hook function of a netfilter drop's hook
 	Host      Host             // may be nil
 	Links     path.Links       // answers which devices are bridge ports; may be nil
+	Live      Live             // live checks; may be nil
 	Netns     NetnsFn          // names a namespace inode for messages; may be nil
 }
 
@@ -154,7 +155,7 @@ func Analyze(s *track.Story, ctx Context) *Analysis {
 			a.Findings = append(a.Findings, f)
 		}
 	}
-	for _, r := range storyRules {
+	for _, r := range append(storyRules[:len(storyRules):len(storyRules)], liveRules...) {
 		for _, f := range r(s, ctx, a) {
 			if f.Event >= 0 && f.Event < len(a.Levels) && f.Level > a.Levels[f.Event] {
 				a.Levels[f.Event] = f.Level
@@ -278,4 +279,47 @@ func Describe(e event.Event, ctx Context) string {
 		b.WriteString(": " + strings.Join(facts, ", "))
 	}
 	return b.String()
+}
+
+// Live answers questions about the live system at analysis time: read
+// only, bounded in time and cached per run (internal/live). Each method
+// returns ok false when it cannot tell.
+type Live interface {
+	// Route is the route lookup for a flow in a namespace, as the kernel
+	// answers it now, with the policy rule and table that decided it.
+	Route(netns uint32, src, dst netip.Addr, iif string) (RouteCheck, bool)
+	// Listeners are the sockets bound to a port (TCP: listening), on any
+	// address, in every namespace it can see.
+	Listeners(proto uint8, family uint8, port uint16) ([]Listener, bool)
+	// TCFilters are the tc filters on a device's ingress or egress.
+	TCFilters(netns uint32, dev string, ingress bool) ([]TCFilter, bool)
+	// Sysctl reads /proc/sys/<key> ("net/ipv4/icmp_echo_ignore_all").
+	Sysctl(netns uint32, key string) (int, bool)
+}
+
+// RouteCheck is what a live route lookup found.
+type RouteCheck struct {
+	Type   string // "unicast", "local", "broadcast", "blackhole", "unreachable", "prohibit", "throw", "none"
+	Table  int    // the table whose route decided, 0 when a policy rule decided alone
+	Prefix string // that route's destination ("198.18.0.0/24", "default")
+	Dev    string // its output device, if any
+	Rule   string // the policy rule that decided, as `ip rule` prints it
+	Errno  string // the kernel's answer to the lookup, "" when it found a route
+}
+
+// Listener is a socket bound to a port.
+type Listener struct {
+	Netns uint32
+	Proto uint8
+	Addr  netip.AddrPort
+}
+
+// TCFilter is a tc filter on a device; BPF programs carry name, id, tag.
+type TCFilter struct {
+	Kind         string // "bpf", "u32", "matchall", ...
+	Pref         int
+	Name         string // the BPF program's name
+	ID           int
+	Tag          string
+	DirectAction bool
 }

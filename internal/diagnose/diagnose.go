@@ -21,6 +21,7 @@ import (
 	"github.com/skbtrail/skbtrail/internal/event"
 	"github.com/skbtrail/skbtrail/internal/filter"
 	"github.com/skbtrail/skbtrail/internal/host"
+	"github.com/skbtrail/skbtrail/internal/live"
 	"github.com/skbtrail/skbtrail/internal/netns"
 	"github.com/skbtrail/skbtrail/internal/nfhooks"
 	"github.com/skbtrail/skbtrail/internal/nftrace"
@@ -83,6 +84,7 @@ func New(ctx context.Context, f filter.Filter, opts Options, log io.Writer, sess
 	d := &Diagnoser{names: netns.Names(), spaces: tracedNamespaces(f)}
 	d.ctx.Host = host.Host{}
 	d.ctx.Links = host.Host{}
+	d.ctx.Live = live.New()
 	d.ctx.Netns = d.nsName
 	d.ctx.ShowHooks = opts.Hooks
 	d.before, d.paths, d.now = map[uint32]counters.Snapshot{}, map[uint32]string{}, map[uint32]read{}
