@@ -226,11 +226,19 @@ func rpFilterCheckRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 // traces the request's direction, so it says what it saw, and what a live
 // check explains, instead of "no problem".
 func silentRule(s *track.Story, ctx Context, a *Analysis) []Finding {
-	if _, dropped := s.Drop(); !s.Ended || dropped || len(s.Events) == 0 {
+	if !s.Ended || len(s.Events) == 0 {
 		return nil
 	}
 	end, ok := a.Path.End()
-	if !ok || end.Kind != path.Consumed {
+	if !ok {
+		return nil
+	}
+	// ICMPv6 frees an echo request it ignores as a drop (no reason) in
+	// icmpv6_rcv; IPv4 consumes it.
+	d := s.Events[end.Event]
+	icmpDrop := end.Kind == path.Dropped && (strings.HasPrefix(d.Location, "icmpv6_rcv+") || strings.HasPrefix(d.Location, "icmp_rcv+")) &&
+		(d.Reason == "NOT_SPECIFIED" || d.Reason == "")
+	if end.Kind != path.Consumed && !icmpDrop {
 		return nil
 	}
 	p := s.Events[end.Event].Packet
@@ -246,6 +254,10 @@ func silentRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 	if dev := a.Path.ArrivedOn(ns); dev == "" {
 		return nil // consumed where it was not received: not the answerer
 	}
+	if icmpDrop && ctx.Live == nil {
+		return nil
+	}
+	// (Past here, with icmpDrop, only the sysctl check below can speak.)
 	f := Finding{Level: Info, Code: "path.consumed", Event: end.Event, Netns: ns,
 		Message:  fmt.Sprintf("the echo request was consumed in netns %s, with no drop; skbtrail traced this direction only, so it cannot tell whether a reply was sent", ctx.ns(ns)),
 		Evidence: []string{Describe(s.Events[end.Event], ctx), "path: " + a.Path.String()}}
@@ -256,6 +268,22 @@ func silentRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 		}
 		if v, ok := ctx.Live.Sysctl(ns, key); ok {
 			f.Evidence = append(f.Evidence, fmt.Sprintf("live check in netns %s: %s=%d", ctx.ns(ns), name, v))
+			if v != 0 && icmpDrop {
+				for i := range a.Findings {
+					g := &a.Findings[i]
+					if g.Probe == "kfree_skb" && g.Event == end.Event {
+						g.Level, g.Code = Warn, "icmp.echo_ignored"
+						g.Message = fmt.Sprintf("the echo request was freed by ICMP in netns %s and no reply is sent: %s=%d there", ctx.ns(ns), name, v)
+						g.Advice = fmt.Sprintf("if netns %s should answer pings: `sysctl -w %s=0` there", ctx.ns(ns), name)
+						g.Evidence = append(g.Evidence, f.Evidence[2:]...)
+						a.Levels[end.Event] = Warn
+					}
+				}
+				return nil
+			}
+			if icmpDrop {
+				return nil // the drop finding stands
+			}
 			if v != 0 {
 				f.Level, f.Code = Warn, "icmp.echo_ignored"
 				f.Message = fmt.Sprintf("the echo request was consumed in netns %s and no reply is sent: %s=%d there", ctx.ns(ns), name, v)

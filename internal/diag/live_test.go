@@ -27,6 +27,8 @@ func TestLiveChecks(t *testing.T) {
 	syn := pkt(6, ipA, ipB, 40000, 80)
 	syn.TCPFlags = 2
 	echoB := ping(ipA, ipB)
+	echo6 := event.Packet{Source: event.FromHeaders, Family: 6, Proto: 58, ICMPType: 128,
+		Src: netip.MustParseAddr("fd00:5::1"), Dst: netip.MustParseAddr("fd00:5::2")}
 	for _, c := range []struct {
 		name   string
 		events []ev
@@ -73,6 +75,16 @@ func TestLiveChecks(t *testing.T) {
 			live:   fakeLive{sysctl: map[string]int{"net/ipv4/icmp_echo_ignore_all": 1}},
 			code:   "icmp.echo_ignored",
 			want:   []string{"consumed in netns 4026532002 and no reply is sent", "icmp_echo_ignore_all=1"}},
+		{name: "ipv6 echo ignored: icmpv6_rcv frees it",
+			events: []ev{at("netif_receive_skb", nsB, "vB", echo6), drop(nsB, "vB", echo6, "NOT_SPECIFIED", "icmpv6_rcv+0x279")},
+			live:   fakeLive{sysctl: map[string]int{"net/ipv6/icmp/echo_ignore_all": 1}},
+			code:   "icmp.echo_ignored",
+			want:   []string{"no reply is sent", "net.ipv6.icmp.echo_ignore_all=1"}},
+		{name: "ipv6 echo freed by icmpv6_rcv, not ignored: no consumed claim",
+			events: []ev{at("netif_receive_skb", nsB, "vB", echo6), drop(nsB, "vB", echo6, "NOT_SPECIFIED", "icmpv6_rcv+0x279")},
+			live:   fakeLive{sysctl: map[string]int{"net/ipv6/icmp/echo_ignore_all": 0}},
+			code:   "drop.NOT_SPECIFIED",
+			not:    []string{"consumed", "no reply is sent"}},
 		{name: "echo consumed, nothing explains it",
 			events: []ev{at("netif_receive_skb", nsB, "vB", echoB), at("consume_skb", nsB, "vB", echoB)},
 			live:   fakeLive{sysctl: map[string]int{"net/ipv4/icmp_echo_ignore_all": 0}},

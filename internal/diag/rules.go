@@ -211,6 +211,10 @@ func dropFinding(e event.Event, ctx Context) Finding {
 	f := Finding{Level: Error, Code: dropCode(e.Reason), Reason: e.Reason, Location: e.Location}
 	r, ok := lookupDrop(e.Reason)
 	switch {
+	case (e.Reason == "NOT_SPECIFIED" || e.Reason == "") && strings.HasPrefix(e.Location, "ip_error+"):
+		f.Code = "route.refused"
+		f.Message = fmt.Sprintf("packet dropped at the routing decision (%s): the route lookup for %s refused it", e.Location, addrOr(e.Packet.Dst, "its destination"))
+		f.Advice = fill("look at the route and the policy rules for it in netns {netns}: `ip route get {daddr} from {saddr} iif {dev}`, `ip rule show`", e, ctx)
 	case ok:
 		f.Message = "packet dropped: " + fill(r.Message, e, ctx)
 		f.Advice = fill(r.Advice, e, ctx)

@@ -164,6 +164,9 @@ func Build(s *track.Story, links Links) Path {
 			if b, ok := bridgeOf(ns, e.Ifname); ok {
 				add(Step{Kind: Bridged, Netns: ns, Event: i, Dev: e.Ifname, Bridge: b})
 			}
+		case e.Probe == event.NetDevXmit && len(p.Steps) > 0:
+			// The driver's return: on a veth it comes after the peer
+			// received the packet, so it is no step of its own.
 		case transmit(e.Probe) && e.Ifname != "":
 			if at >= 0 && atNS == ns && p.Steps[at].Dev != e.Ifname {
 				in := p.Steps[at].Dev

@@ -9,6 +9,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // The --diag precision corpus (issue 16): each scenario is a real failure
@@ -21,6 +26,7 @@ import (
 // scenario's setup.
 func (r diagRun) mustNotClaim(t *testing.T, why string, claims ...string) {
 	t.Helper()
+	t.Logf("analyses:\n%s", r.dump())
 	for _, a := range r.analyses {
 		for _, f := range a.Findings {
 			if f.Level == "info" {
@@ -138,8 +144,12 @@ func TestDiagCorpusProhibitPolicyRule(t *testing.T) {
 	d := diag(t, func() { pingFails(t, r.A, r.B4) }, "--netns", r.R, "-p", "icmp", "-s", r.A4, "-d", r.B4)
 	f, _ := d.mustFind(t, "about the ICMP error R sends", func(f finding) bool { return f.Probe == "icmp_send" })
 	checkFinding(t, f).eq("level", f.Level, "error").
-		has("message", f.Message, "prohibit").
-		has("advice", f.Advice, "ip rule", r.R).
+		has("message", f.Message, "administratively prohibited", "the routing refuses it").
+		netns(r.InoR, r.R).done(d)
+	f, _ = d.mustFind(t, "route.rule_prohibit", byCode("route.rule_prohibit"))
+	checkFinding(t, f).eq("level", f.Level, "error").
+		has("message", f.Message, "from all to "+r.B4+" prohibit").
+		has("advice", f.Advice, "ip rule del pref", r.R).
 		netns(r.InoR, r.R).done(d)
 	d.mustNotClaim(t, "there is no firewall rule", "firewall rule", "reject rules", "forwarding is disabled", "ip_forward")
 }
@@ -154,8 +164,12 @@ func TestDiagCorpusBlackholeRoute(t *testing.T) {
 	mustNS(t, r.R, "ip", "route", "add", "blackhole", r.B4+"/32")
 
 	d := diag(t, func() { pingFails(t, r.A, r.B4) }, "--netns", r.R, "-p", "icmp", "-s", r.A4, "-d", r.B4)
-	f, _ := d.mustFind(t, "about the blackhole route", func(f finding) bool { return strings.Contains(f.Message, "blackhole") })
-	checkFinding(t, f).eq("level", f.Level, "error").has("advice", f.Advice, r.R).netns(r.InoR, r.R).done(d)
+	f, _ := d.mustFind(t, "route.blackhole", byCode("route.blackhole"))
+	checkFinding(t, f).eq("level", f.Level, "error").
+		has("message", f.Message, "blackhole route ("+r.B4+"/32, table 254)").
+		has("advice", f.Advice, "ip route del blackhole "+r.B4+"/32 table 254", r.R).
+		has("evidence", strings.Join(f.Evidence, "\n"), "live check", "ip route get "+r.B4).
+		netns(r.InoR, r.R).done(d)
 	d.mustNotClaim(t, "the namespace is known", "netns 0 ", "netns 0:", "(unknown)", "forwarding is disabled", "firewall")
 }
 
@@ -177,5 +191,151 @@ func TestDiagCorpusIp6tablesDrop(t *testing.T) {
 	d.mustNotClaim(t, "it is an ip6tables rule", "`iptables ", "ip_forward", "forwarding is disabled")
 }
 
-// keep net imported for scenarios with sockets.
-var _ = net.JoinHostPort
+// byCode matches findings with the given code.
+func byCode(code string) func(finding) bool {
+	return func(f finding) bool { return f.Code == code }
+}
+
+// A TCP server in B listens on 127.0.0.1 only; A connects to B's address.
+// B resets the SYN (NO_SOCKET); the analysis says what does listen on that
+// port: 127.0.0.1 in B (socket.bound_elsewhere). IPv4 and IPv6.
+func TestDiagCorpusTCPBoundElsewhere(t *testing.T) {
+	needBinary(t)
+	t.Parallel()
+	p := newPair(t)
+	p.warm(t)
+	for _, c := range []struct{ name, src, dst, listen, proto string }{
+		{"ipv4", p.A4, p.B4, "127.0.0.1", "tcp"},
+		{"ipv6", p.A6, p.B6, "::1", "tcp"},
+	} {
+		port := 7100
+		if c.name == "ipv6" {
+			port = 7106
+		}
+		listenTCP(t, p.B, net.JoinHostPort(c.listen, fmt.Sprint(port)))
+		d := diag(t, func() {
+			if err := dialTCP(t, p.A, net.JoinHostPort(c.dst, fmt.Sprint(port))); err == nil {
+				t.Errorf("%s: connect to %s:%d succeeded, want refused", c.name, c.dst, port)
+			}
+		}, "--netns", p.B, "-p", "tcp", "-s", c.src, "-d", c.dst, "-D", fmt.Sprint(port))
+		f, _ := d.mustFind(t, "socket.bound_elsewhere", byCode("socket.bound_elsewhere"))
+		checkFinding(t, f).eq("level", f.Level, "error").
+			has("message", f.Message, fmt.Sprintf("port %d at %s", port, c.dst), net.JoinHostPort(c.listen, fmt.Sprint(port))).
+			has("evidence", strings.Join(f.Evidence, "\n"), "sock_diag").
+			netns(p.InoB, p.B).done(d)
+		d.mustNotClaim(t, "a socket listens on the port elsewhere", "firewall", "forwarding", "no route")
+	}
+}
+
+// A TCP connection to a port nobody listens on anywhere (IPv6): socket.none,
+// with the live check that found no socket; no finding may say one listens.
+func TestDiagCorpusTCPClosedPort6(t *testing.T) {
+	needBinary(t)
+	t.Parallel()
+	p := newPair(t)
+	p.warm(t)
+	const port = 7209
+	d := diag(t, func() { dialTCP(t, p.A, net.JoinHostPort(p.B6, fmt.Sprint(port))) },
+		"--netns", p.B, "-p", "tcp", "-s", p.A6, "-d", p.B6, "-D", fmt.Sprint(port))
+	f, _ := d.mustFind(t, "socket.none", byCode("socket.none"))
+	checkFinding(t, f).eq("level", f.Level, "error").
+		has("message", f.Message, fmt.Sprintf("nothing listens on tcp port %d at %s", port, p.B6)).
+		has("evidence", strings.Join(f.Evidence, "\n"), "no tcp socket on port").
+		netns(p.InoB, p.B).done(d)
+	d.mustNotClaim(t, "nothing listens anywhere", "but a socket", "firewall", "forwarding", "no route")
+}
+
+// B ignores echo requests (net.ipv4.icmp_echo_ignore_all=1, and the IPv6
+// twin). Nothing drops the request: the analysis says it was consumed in
+// B and why no reply comes; nothing may claim a drop, a firewall or a
+// route.
+func TestDiagCorpusEchoIgnored(t *testing.T) {
+	needBinary(t)
+	t.Parallel()
+	p := newPair(t)
+	p.warm(t)
+	mustNS(t, p.B, "sysctl", "-qw", "net.ipv4.icmp_echo_ignore_all=1", "net.ipv6.icmp.echo_ignore_all=1")
+	for _, c := range []struct{ proto, src, dst, sysctl string }{
+		{"icmp", p.A4, p.B4, "net.ipv4.icmp_echo_ignore_all=1"},
+		{"icmp6", p.A6, p.B6, "net.ipv6.icmp.echo_ignore_all=1"},
+	} {
+		d := diag(t, func() { pingFails(t, p.A, c.dst) }, "--netns", p.B, "-p", c.proto, "-s", c.src, "-d", c.dst, "-c", "1")
+		f, _ := d.mustFind(t, "icmp.echo_ignored", byCode("icmp.echo_ignored"))
+		checkFinding(t, f).eq("level", f.Level, "warn").
+			has("message", f.Message, "echo request was", "no reply is sent", c.sysctl).
+			has("evidence", strings.Join(f.Evidence, "\n"), "live check").
+			netns(p.InoB, p.B).done(d)
+		d.mustNotClaim(t, "nothing dropped it", "dropped", "firewall", "no route", "forwarding")
+	}
+}
+
+// attachShot attaches, on dev's ingress in namespace ns, a tiny BPF
+// classifier in direct-action mode that returns TC_ACT_SHOT, named
+// sbt_shot, and returns its program id. The clsact qdisc (and with it the
+// filter) is deleted when the test ends.
+func attachShot(t *testing.T, ns, dev string) int {
+	t.Helper()
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Name: "sbt_shot", Type: ebpf.SchedCLS, License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2 /* TC_ACT_SHOT */), asm.Return()},
+	})
+	if err != nil {
+		t.Fatalf("load the TC_ACT_SHOT classifier: %v", err)
+	}
+	defer prog.Close() // the filter holds its own reference
+	info, err := prog.Info()
+	if err != nil {
+		t.Fatalf("program info: %v", err)
+	}
+	id, _ := info.ID()
+	err = inNetns(t, ns, func() error {
+		l, err := netlink.LinkByName(dev)
+		if err != nil {
+			return err
+		}
+		q := &netlink.GenericQdisc{QdiscAttrs: netlink.QdiscAttrs{LinkIndex: l.Attrs().Index,
+			Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT}, QdiscType: "clsact"}
+		if err := netlink.QdiscAdd(q); err != nil {
+			return fmt.Errorf("add clsact: %w", err)
+		}
+		f := &netlink.BpfFilter{FilterAttrs: netlink.FilterAttrs{LinkIndex: l.Attrs().Index,
+			Parent: netlink.HANDLE_MIN_INGRESS, Handle: 1, Protocol: unix.ETH_P_ALL, Priority: 1},
+			Fd: prog.FD(), Name: "sbt_shot", DirectAction: true}
+		if err := netlink.FilterAdd(f); err != nil {
+			return fmt.Errorf("add the bpf filter: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("attach sbt_shot to %s ingress in %s: %v", dev, ns, err)
+	}
+	t.Cleanup(func() {
+		if out, err := runCmd("ip", "netns", "exec", ns, "tc", "qdisc", "del", "dev", dev, "clsact"); err != nil {
+			t.Logf("cleanup: tc qdisc del dev %s clsact in %s: %v: %s", dev, ns, err, out)
+		}
+	})
+	return int(id)
+}
+
+// A BPF classifier on B's ingress returns TC_ACT_SHOT (IPv4 and IPv6). The
+// analysis says tc dropped it on ingress of B's device, and names the
+// program (name, id, tag) from the live tc filters; no finding may blame
+// netfilter, a firewall, routing or forwarding.
+func TestDiagCorpusTCBPFIngressDrop(t *testing.T) {
+	needBinary(t)
+	t.Parallel()
+	p := newPair(t)
+	p.warm(t)
+	id := attachShot(t, p.B, p.IfB)
+	for _, c := range []struct{ proto, src, dst string }{{"icmp", p.A4, p.B4}, {"icmp6", p.A6, p.B6}} {
+		d := diag(t, func() { pingFails(t, p.A, c.dst) }, "--netns", p.B, "-p", c.proto, "-s", c.src, "-d", c.dst)
+		f, _ := d.mustFind(t, "tc.drop", byCode("tc.drop"))
+		checkFinding(t, f).eq("level", f.Level, "error").
+			eq("reason", f.Reason, "TC_INGRESS").
+			has("message", f.Message, fmt.Sprintf("sbt_shot (id %d, tag ", id)).
+			has("advice", f.Advice, fmt.Sprintf("bpftool prog show id %d", id), p.B).
+			has("evidence", strings.Join(f.Evidence, "\n"), "live check", "direct-action").
+			netns(p.InoB, p.B).done(d)
+		d.mustNotClaim(t, "a tc program dropped it", "netfilter", "firewall", "route", "forwarding")
+	}
+}

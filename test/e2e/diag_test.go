@@ -157,6 +157,7 @@ func TestDiagNoRoute(t *testing.T) {
 		has("advice", f.Advice, "ip route get "+r.Unrouted).
 		netns(r.InoR, r.R).
 		done(d)
+	d.mustNotClaim(t, "R forwards and has no route", "forwarding is disabled", "ip_forward=1`", "firewall", "blackhole", "prohibit")
 }
 
 // Scenario 4: R does not forward (net.ipv4.ip_forward=0). This kernel drops
@@ -183,6 +184,7 @@ func TestDiagForwardingDisabled(t *testing.T) {
 		has("advice", f.Advice, "net.ipv4.ip_forward=1").
 		netns(r.InoR, r.R).
 		done(d)
+	d.mustNotClaim(t, "R is a router with forwarding off", "firewall", "netfilter", "bridge", "blackhole", "prohibit")
 }
 
 // Scenario 5: a UDP datagram to a port nobody listens on. B drops it
@@ -280,8 +282,10 @@ func TestDiagRPFilter(t *testing.T) {
 		match("location", f.Location, regexp.MustCompile(`^ip_rcv_finish_core`)).
 		has("message", f.Message, "reverse path filter", p.A4, p.IfB).
 		has("advice", f.Advice, "net.ipv4.conf."+p.IfB+".rp_filter=2", p.B).
+		has("evidence", strings.Join(f.Evidence, "\n"), "live check", "net.ipv4.conf.all.rp_filter=1").
 		netns(p.InoB, p.B).
 		done(d)
+	d.mustNotClaim(t, "B receives for itself", "forwarding", "ip_forward", "firewall")
 }
 
 // Scenario 8: a UDP socket in B with the smallest receive buffer, which
