@@ -175,12 +175,14 @@ func TestAnalyze(t *testing.T) {
 			name: "bridged and dropped by a bridge-family rule: no forwarding claim",
 			events: []ev{
 				at("netif_receive_skb", nsB, "port1", ping(ipA, ipC)),
-				drop(nsB, "port1", ping(ipA, ipC), "NETFILTER_DROP", "nft_do_chain+0x3e8"),
+				with(at("nf_observe", nsB, "port1", ping(ipA, ipC)), event.Facts{Hook: event.HookPoint{Family: event.FamilyIPv4, Hook: event.HookPrerouting, Priority: -199}}),
+				drop(nsB, "port2", ping(ipA, ipC), "NETFILTER_DROP", "nft_do_chain+0x3e8"),
 			},
 			ctx: Context{Host: fakeHost{forwarding: false}, Links: fakeLinks{"port1": "br0"},
+				Hooks: map[uint32]Hooks{nsB: {Points: []event.Point{{Family: event.FamilyIPv4, Hook: event.HookPrerouting, Priority: -199}}}},
 				Rules: []RuleHit{{Netns: nsB, Family: "bridge", Table: "f", Chain: "fwd", Handle: 2, Rule: "icmp type echo-request drop", Verdict: "drop", Packet: ping(ipA, ipC)}}},
 			worst: Error,
-			want:  []string{"table bridge f, chain fwd"},
+			want:  []string{"table bridge f, chain fwd", "a hook of another family"},
 			not:   []string{"forwarding", "ip_forward", "route"},
 		},
 		{

@@ -77,7 +77,7 @@ func routeCheckRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 			ev = append(ev, fmt.Sprintf("live check in netns %s: the policy rule `%s` led there", ctx.ns(d.Netns), rc.Rule))
 		}
 		f.Code = "route." + rc.Type
-		f.Message = fmt.Sprintf("a %s route (%s, table %d) in netns %s covers %s", rc.Type, rc.Prefix, rc.Table, ctx.ns(d.Netns), d.Packet.Dst)
+		f.Message = fmt.Sprintf("%s %s route (%s, table %d) in netns %s covers %s", article(rc.Type), rc.Type, rc.Prefix, rc.Table, ctx.ns(d.Netns), d.Packet.Dst)
 		f.Advice = fmt.Sprintf("delete it if the packet should pass: `ip route del %s %s table %d` in netns %s", rc.Type, rc.Prefix, rc.Table, ctx.ns(d.Netns))
 	case rc.Type == "none":
 		f.Code = "route.none"
@@ -92,7 +92,7 @@ func routeCheckRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 	for i := range a.Findings {
 		g := &a.Findings[i]
 		if g.Probe == "icmp_send" && f.Code != "route.none" {
-			g.Message = strings.SplitN(g.Message, ":", 2)[0] + ": the routing refuses it, not a firewall"
+			g.Message = strings.SplitN(g.Message, ":", 2)[0] + ": the routing refuses it (a route or a policy rule)"
 			g.Advice = "see the route finding: " + f.Message
 		}
 		if g.Probe == "fib_table_lookup" && g.Code == f.Code {
@@ -292,4 +292,11 @@ func silentRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 		}
 	}
 	return []Finding{f}
+}
+
+func article(w string) string {
+	if strings.IndexByte("aeiou", w[0]) >= 0 {
+		return "an"
+	}
+	return "a"
 }

@@ -371,7 +371,7 @@ func icmpCauseRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 		case firewall:
 			f.Advice = fill("a firewall rule rejects it in netns {netns}: look for `reject` rules (`nft -a list ruleset`, `iptables-save`)", e, ctx)
 		case route && !firewall:
-			f.Message += ": the routing refuses it (a prohibit route or policy rule), not a firewall"
+			f.Message += ": the routing refuses it (a prohibit route or policy rule)"
 			f.Advice = fill("find the prohibit route or rule in netns {netns}: `ip rule show`, `ip route get {daddr} from {saddr} iif {dev}`, `ip route show table all type prohibit`; delete it if the packet should pass", e, ctx)
 		}
 	}
@@ -496,6 +496,11 @@ func netfilterRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 		if f.Hook != "" && !sameFamily(hit.Family, strings.Fields(f.Hook)[0]) {
 			// The observers watched another family's hook than the
 			// one whose table took the packet: theirs is not the hook.
+			for k, ev := range f.Evidence {
+				if strings.HasPrefix(ev, "netfilter observers") {
+					f.Evidence[k] = fmt.Sprintf("netfilter observers in netns %s: the last one the packet passed was at %s, a hook of another family than the table that dropped it (%s): not where it was dropped", ctx.ns(d.Netns), f.Hook, hit.Family)
+				}
+			}
 			f.Hook, f.Blamed = hit.Family, ""
 		} else if f.Hook == "" {
 			f.Hook = hit.Family

@@ -100,18 +100,80 @@ func TestDiagCorpusBridgeNftDrop(t *testing.T) {
 	mustNS(t, b.S, "nft", "add", "table", "bridge", "sbtbr")
 	mustNS(t, b.S, "nft", "add", "chain", "bridge", "sbtbr", "brfwd", "{ type filter hook forward priority 0; }")
 	mustNS(t, b.S, "nft", "add", "rule", "bridge", "sbtbr", "brfwd", "icmp", "type", "echo-request", "drop")
+	mustNS(t, b.S, "nft", "add", "rule", "bridge", "sbtbr", "brfwd", "icmpv6", "type", "echo-request", "drop")
 
-	d := diag(t, func() { pingFails(t, b.A, b.B4) }, "--netns", b.S, "-p", "icmp", "-s", b.A4, "-d", b.B4)
+	for _, c := range []struct{ proto, src, dst string }{{"icmp", b.A4, b.B4}, {"icmp6", b.A6, b.B6}} {
+		d := diag(t, func() { pingFails(t, b.A, c.dst) }, "--netns", b.S, "-p", c.proto, "-s", c.src, "-d", c.dst)
+		f, _ := d.mustFind(t, "with reason NETFILTER_DROP", byReason("NETFILTER_DROP"))
+		k := checkFinding(t, f).eq("level", f.Level, "error").eq("code", f.Code, "nf.rule_drop").netns(b.InoS, b.S)
+		if f.Table != "" { // named by the rule trace, where it saw the packet
+			k.eq("family", f.Family, "bridge").eq("table", f.Table, "sbtbr")
+		}
+		if f.Hook != "" {
+			k.match("hook", f.Hook, regexp.MustCompile(`^bridge`))
+		}
+		k.done(d)
+		d.mustNotClaim(t, "the packet was bridged", "forwarding", "ip_forward", "route", "hook ip ", "hook ip6 ")
+	}
+}
+
+// An unreachable route on a forwarding R: R answers host unreachable.
+// The analysis names the unreachable route and its table; it must not
+// blame the next hop's ARP, a firewall or forwarding.
+func TestDiagCorpusUnreachableRoute(t *testing.T) {
+	needBinary(t)
+	t.Parallel()
+	r := newRouter(t)
+	r.forward(t, true)
+	mustNS(t, r.R, "ip", "route", "add", "unreachable", r.B4+"/32")
+
+	d := diag(t, func() { pingFails(t, r.A, r.B4) }, "--netns", r.R, "-p", "icmp", "-s", r.A4, "-d", r.B4)
+	f, _ := d.mustFind(t, "route.unreachable", byCode("route.unreachable"))
+	checkFinding(t, f).eq("level", f.Level, "error").
+		has("message", f.Message, "unreachable route ("+r.B4+"/32, table 254)").
+		has("advice", f.Advice, "ip route del unreachable "+r.B4+"/32 table 254", r.R).
+		netns(r.InoR, r.R).done(d)
+	d.mustNotClaim(t, "an unreachable route refuses it", "ARP/ND", "firewall", "forwarding is disabled", "ip_forward")
+}
+
+// The policy of an nftables input chain in B drops pings (no rule
+// matches): nf.policy_drop, naming the chain; no routing or forwarding
+// claim.
+func TestDiagCorpusNftPolicyDrop(t *testing.T) {
+	needBinary(t)
+	t.Parallel()
+	p := newPair(t)
+	p.warm(t)
+	mustNS(t, p.B, "nft", "add", "table", "inet", "sbtpol")
+	mustNS(t, p.B, "nft", "add", "chain", "inet", "sbtpol", "input", "{ type filter hook input priority 0; policy drop; }")
+	mustNS(t, p.B, "nft", "add", "rule", "inet", "sbtpol", "input", "ip6", "nexthdr", "ipv6-icmp", "accept")
+
+	d := diag(t, func() { pingFails(t, p.A, p.B4) }, "--netns", p.B, "-p", "icmp", "-s", p.A4, "-d", p.B4)
 	f, _ := d.mustFind(t, "with reason NETFILTER_DROP", byReason("NETFILTER_DROP"))
-	c := checkFinding(t, f).eq("level", f.Level, "error").netns(b.InoS, b.S)
-	if f.Table != "" { // named by the rule trace, where it saw the packet
-		c.eq("family", f.Family, "bridge").eq("table", f.Table, "sbtbr")
+	k := checkFinding(t, f).eq("level", f.Level, "error").netns(p.InoB, p.B)
+	if f.Table != "" {
+		k.eq("code", f.Code, "nf.policy_drop").eq("chain", f.Chain, "input").has("message", f.Message, "policy of chain input")
 	}
-	if f.Hook != "" {
-		c.match("hook", f.Hook, regexp.MustCompile(`^bridge`))
-	}
-	c.done(d)
-	d.mustNotClaim(t, "the packet was bridged", "forwarding", "ip_forward", "route", "hook ip ")
+	k.done(d)
+	d.mustNotClaim(t, "a chain's policy dropped it", "forwarding", "ip_forward", "route", "prohibit")
+}
+
+// An nftables rule in B rejects pings with admin-prohibited: here the
+// firewall is to blame, and no finding may speak of a prohibit route or
+// policy rule.
+func TestDiagCorpusNftReject(t *testing.T) {
+	needBinary(t)
+	t.Parallel()
+	p := newPair(t)
+	p.warm(t)
+	mustNS(t, p.B, "nft", "add", "table", "inet", "sbtrej")
+	mustNS(t, p.B, "nft", "add", "chain", "inet", "sbtrej", "input", "{ type filter hook input priority 0; }")
+	mustNS(t, p.B, "nft", "add", "rule", "inet", "sbtrej", "input", "icmp", "type", "echo-request", "reject", "with", "icmp", "admin-prohibited")
+
+	d := diag(t, func() { pingFails(t, p.A, p.B4) }, "--netns", p.B, "-p", "icmp", "-s", p.A4, "-d", p.B4)
+	f, _ := d.mustFind(t, "with reason NETFILTER_DROP", byReason("NETFILTER_DROP"))
+	checkFinding(t, f).eq("level", f.Level, "error").eq("code", f.Code, "nf.rule_drop").netns(p.InoB, p.B).done(d)
+	d.mustNotClaim(t, "a firewall rule rejected it", "prohibit route", "policy rule `", "routing refuses", "forwarding")
 }
 
 // Neighbour failure on the first hop: A pings an address of its own link
