@@ -24,11 +24,11 @@ func routeFailure(s *track.Story, d event.Event) bool {
 	case "NETFILTER_DROP":
 		return false
 	}
-	if strings.HasPrefix(d.Location, "ip_error+") || strings.HasPrefix(d.Location, "ip6_pkt_") {
+	if strings.HasPrefix(d.Location, "ip_error+") || strings.HasPrefix(d.Location, "ip6_pkt_") || strings.HasPrefix(d.Location, "dst_discard") {
 		return true
 	}
 	for _, e := range s.Events {
-		if e.Probe == event.FibTableLookup {
+		if e.Probe == event.FibTableLookup || e.Probe == event.Fib6TableLookup {
 			if _, bad := fibErrors[e.Facts.Route.Err]; bad {
 				return true
 			}
@@ -95,7 +95,7 @@ func routeCheckRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 			g.Message = strings.SplitN(g.Message, ":", 2)[0] + ": the routing refuses it (a route or a policy rule)"
 			g.Advice = "see the route finding: " + f.Message
 		}
-		if g.Probe == "fib_table_lookup" && g.Code == f.Code {
+		if (g.Probe == "fib_table_lookup" || g.Probe == "fib6_table_lookup") && g.Code == f.Code {
 			f.Code = "" // the event finding says it already; add the evidence there
 			g.Evidence = append(g.Evidence, ev...)
 			g.Advice = f.Advice

@@ -211,7 +211,7 @@ func dropFinding(e event.Event, ctx Context) Finding {
 	f := Finding{Level: Error, Code: dropCode(e.Reason), Reason: e.Reason, Location: e.Location}
 	r, ok := lookupDrop(e.Reason)
 	switch {
-	case (e.Reason == "NOT_SPECIFIED" || e.Reason == "") && strings.HasPrefix(e.Location, "ip_error+"):
+	case (e.Reason == "NOT_SPECIFIED" || e.Reason == "") && (strings.HasPrefix(e.Location, "ip_error+") || strings.HasPrefix(e.Location, "dst_discard")):
 		f.Code = "route.refused"
 		f.Message = fmt.Sprintf("packet dropped at the routing decision (%s): the route lookup for %s refused it", e.Location, addrOr(e.Packet.Dst, "its destination"))
 		f.Advice = fill("look at the route and the policy rules for it in netns {netns}: `ip route get {daddr} from {saddr} iif {dev}`, `ip rule show`", e, ctx)
@@ -268,6 +268,14 @@ var fibErrors = map[int32]struct{ code, what, advice string }{
 		"a `blackhole` route covers {daddr}: find it with `ip route show table all type blackhole` in netns {netns}, and delete it if the packet should pass"},
 }
 
+// fibFinding explains a route lookup (IPv4 or IPv6) that found no way.
+func fibFinding(e event.Event, ctx Context) Finding {
+	fe := fibErrors[e.Facts.Route.Err]
+	return Finding{Level: Error, Code: fe.code,
+		Message: fmt.Sprintf("route lookup for %s in table %d failed: %s", addrOr(e.Packet.Dst, "the destination"), e.Facts.Route.Table, fe.what),
+		Advice:  fill(fe.advice, e, ctx)}
+}
+
 // eventRules fire on single events. One row per rule.
 var eventRules = []EventRule{
 	{Probe: event.KfreeSkb, Find: dropFinding},
@@ -297,13 +305,8 @@ var eventRules = []EventRule{
 			Message: fmt.Sprintf("UDP could not queue the datagram to its socket (rc %d; %d bytes queued, limit %d)", e.Ret, e.Facts.Buf.Rmem, e.Facts.Buf.Rcvbuf),
 			Advice:  "the application reads too slowly: read faster, or raise SO_RCVBUF / net.core.rmem_max"}
 	}},
-	{Probe: event.FibTableLookup, When: func(e event.Event) bool { _, bad := fibErrors[e.Facts.Route.Err]; return bad },
-		Find: func(e event.Event, ctx Context) Finding {
-			fe := fibErrors[e.Facts.Route.Err]
-			return Finding{Level: Error, Code: fe.code,
-				Message: fmt.Sprintf("route lookup for %s in table %d failed: %s", addrOr(e.Packet.Dst, "the destination"), e.Facts.Route.Table, fe.what),
-				Advice:  fill(fe.advice, e, ctx)}
-		}},
+	{Probe: event.FibTableLookup, When: func(e event.Event) bool { _, bad := fibErrors[e.Facts.Route.Err]; return bad }, Find: fibFinding},
+	{Probe: event.Fib6TableLookup, When: func(e event.Event) bool { _, bad := fibErrors[e.Facts.Route.Err]; return bad }, Find: fibFinding},
 	// Function probes with --ret (fexit/kretprobe): return values.
 	{Code: "nf.hook_drop", Func: "nf_hook_slow", When: func(e event.Event) bool { return e.Return() && e.Ret < 0 },
 		Find: func(e event.Event, ctx Context) Finding {
@@ -341,7 +344,7 @@ func icmpCauseRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 	d, dropped := s.Drop()
 	route := false
 	for _, e := range s.Events {
-		if e.Probe == event.FibTableLookup && e.Facts.Route.Err == -13 {
+		if (e.Probe == event.FibTableLookup || e.Probe == event.Fib6TableLookup) && e.Facts.Route.Err == -13 {
 			route = true
 		}
 	}

@@ -401,3 +401,30 @@ func TestDiagCorpusTCBPFIngressDrop(t *testing.T) {
 		d.mustNotClaim(t, "a tc program dropped it", "netfilter", "firewall", "route", "forwarding")
 	}
 }
+
+// IPv6: B forwards (net.ipv6.conf.all.forwarding=1) and has a blackhole
+// route for fd00:dead::5, where A routes through B. The IPv6 route
+// lookup's tracepoint (fib6_table_lookup) and the live lookup name the
+// blackhole route; nothing may claim forwarding is off, a firewall or a
+// neighbour failure.
+func TestDiagCorpusBlackholeRoute6(t *testing.T) {
+	needBinary(t)
+	t.Parallel()
+	p := newPair(t)
+	p.warm(t)
+	const dst = "fd00:dead::5"
+	mustNS(t, p.B, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+	mustNS(t, p.A, "ip", "-6", "route", "add", "fd00:dead::/64", "via", p.B6)
+	mustNS(t, p.B, "ip", "-6", "route", "add", "blackhole", dst+"/128")
+
+	d := diag(t, func() { pingFails(t, p.A, dst) }, "--netns", p.B, "-p", "icmp6", "-s", p.A6, "-d", dst)
+	f, _ := d.mustFind(t, "route.blackhole", byCode("route.blackhole"))
+	checkFinding(t, f).eq("level", f.Level, "error").
+		has("message", f.Message, dst).
+		has("advice", f.Advice, "blackhole", p.B).
+		netns(p.InoB, p.B).done(d)
+	if _, _, ok := d.find(func(f finding) bool { return f.Probe == "fib6_table_lookup" }); !ok {
+		t.Errorf("no finding from fib6_table_lookup (the kernel has it: skbtrail check lists it):\n%s\nevents:\n%s", d.dump(), dumpEvents(d.events))
+	}
+	d.mustNotClaim(t, "B forwards and has a blackhole route", "forwarding is disabled", "firewall", "ARP/ND", "netns 0 ", "(unknown)", "no route")
+}
