@@ -83,7 +83,7 @@ var dropRules = []dropRule{
 		"add a route (`ip route add {daddr} via GATEWAY`) or a default route in netns {netns}"},
 	{"IP_INNOROUTES", "no route for it (InNoRoutes)", "add a route to {daddr} in netns {netns}"},
 	{"IP_INADDRERRORS", "its destination {daddr} is invalid or unreachable here (InAddrErrors)",
-		"on a router, enable forwarding (`sysctl -w net.ipv4.ip_forward=1` in netns {netns}) and check the route to {daddr}"},
+		"check the route to {daddr} in netns {netns} (`ip route get {daddr} from {saddr} iif {dev}`); a namespace that does not forward counts here the packets not for it (see the forwarding finding, if any)"},
 	{"IP_RPFILTER", "reverse path filter: {saddr} is not reachable back through {dev}",
 		"fix the route back to {saddr} so it leaves through {dev}, or set net.ipv4.conf.{dev}.rp_filter=2 (loose) or 0 in netns {netns}"},
 	{"IP_LOCAL_SOURCE", "its source address {saddr} is one of this host's own", "a loop or a spoofed packet: check who sends it"},

@@ -428,3 +428,44 @@ func TestDiagCorpusBlackholeRoute6(t *testing.T) {
 	}
 	d.mustNotClaim(t, "B forwards and has a blackhole route", "forwarding is disabled", "firewall", "ARP/ND", "netns 0 ", "(unknown)", "no route")
 }
+
+// A neighbour failure behind a router: R forwards A's ping to an address
+// of its B-side link that nobody has. R drops it (NEIGH_FAILED) and tells
+// A host unreachable. Forwarding is on in R: no finding may say it is off,
+// nor blame a route or a firewall.
+func TestDiagCorpusNeighFailedBehindRouter(t *testing.T) {
+	needBinary(t)
+	t.Parallel()
+	r := newRouter(t)
+	r.forward(t, true)
+	ghost := r.RB4[:strings.LastIndex(r.RB4, ".")] + ".99"
+	d := diag(t, func() {
+		inNS(r.A, "ping", "-n", "-c", "1", "-W", "5", ghost)
+	}, "--netns", r.R, "-p", "icmp", "-s", r.A4, "-d", ghost)
+	f, _ := d.mustFind(t, "neigh.failed", byCode("neigh.failed"))
+	checkFinding(t, f).eq("level", f.Level, "error").has("advice", f.Advice, r.IfRB).netns(r.InoR, r.R).done(d)
+	d.mustNotClaim(t, "R forwards; its next hop does not answer", "forwarding is disabled", "ip_forward", "no route", "firewall")
+}
+
+// IPv6 forwarding off on a namespace that A routes through: B has a route
+// for fd00:dead::/64 but net.ipv6.conf.all.forwarding=0, so it will not
+// route A's packet. The analysis says forwarding is off (fwd.disabled,
+// with the IPv6 sysctl); it must not blame a firewall or a route.
+func TestDiagCorpusForwardingDisabled6(t *testing.T) {
+	needBinary(t)
+	t.Parallel()
+	p := newPair(t)
+	p.warm(t)
+	const dst = "fd00:dead::7"
+	mustNS(t, p.B, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=0")
+	mustNS(t, p.A, "ip", "-6", "route", "add", "fd00:dead::/64", "via", p.B6)
+	mustNS(t, p.B, "ip", "-6", "route", "add", "fd00:dead::/64", "via", p.A6)
+
+	d := diag(t, func() { pingFails(t, p.A, dst) }, "--netns", p.B, "-p", "icmp6", "-s", p.A6, "-d", dst)
+	f, _ := d.mustFind(t, "fwd.disabled", byCode("fwd.disabled"))
+	checkFinding(t, f).eq("level", f.Level, "error").
+		has("advice", f.Advice, "net.ipv6.conf.all.forwarding=1", p.B).
+		has("evidence", strings.Join(f.Evidence, "\n"), "live check").
+		netns(p.InoB, p.B).done(d)
+	d.mustNotClaim(t, "B has a route but does not forward", "firewall", "blackhole", "prohibit", "ARP/ND", "net.ipv4")
+}

@@ -181,7 +181,7 @@ func TestDiagForwardingDisabled(t *testing.T) {
 	checkFinding(t, f).
 		eq("level", f.Level, "error").
 		match("location", f.Location, regexp.MustCompile(`^ip_error\+0x`)).
-		has("advice", f.Advice, "net.ipv4.ip_forward=1").
+		has("advice", f.Advice, "ip route get "+r.B4).
 		netns(r.InoR, r.R).
 		done(d)
 	d.mustNotClaim(t, "R is a router with forwarding off", "firewall", "netfilter", "bridge", "blackhole", "prohibit")
