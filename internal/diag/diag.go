@@ -63,6 +63,7 @@ type Finding struct {
 type Analysis struct {
 	Story    *track.Story
 	Path     path.Path // built from the story before any rule ran
+	PathText string    // the path in one line, namespaces named
 	Levels   []Level   // one per story event
 	Findings []Finding
 }
@@ -135,6 +136,7 @@ func (c Context) ns(inode uint32) string {
 // Analyze applies the rules to a story.
 func Analyze(s *track.Story, ctx Context) *Analysis {
 	a := &Analysis{Story: s, Levels: make([]Level, len(s.Events)), Path: path.Build(s, ctx.Links)}
+	a.PathText = a.Path.Describe(ctx.ns)
 	for i, e := range s.Events {
 		// An event without a namespace (a route lookup that found no
 		// device) happened where the packet was.

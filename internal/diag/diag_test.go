@@ -249,7 +249,7 @@ func TestAnalyze(t *testing.T) {
 				at("consume_skb", nsB, "vC", pkt(6, ipA, ipC, 40000, 8080)),
 			},
 			worst: Info,
-			want:  []string{"NAT (destination NAT)", "198.18.5.2:80", "198.18.6.2:8080", "forwarded in netns 4026532002 from vB to vC"},
+			want:  []string{"NAT (destination NAT)", "198.18.5.2:80", "198.18.6.2:8080", "routed (forwarded) in netns 4026532002 from vB to vC"},
 		},
 		{
 			name: "NAT named at the netfilter hook",

@@ -260,7 +260,7 @@ func silentRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 	// (Past here, with icmpDrop, only the sysctl check below can speak.)
 	f := Finding{Level: Info, Code: "path.consumed", Event: end.Event, Netns: ns,
 		Message:  fmt.Sprintf("the echo request was consumed in netns %s, with no drop; skbtrail traced this direction only, so it cannot tell whether a reply was sent", ctx.ns(ns)),
-		Evidence: []string{Describe(s.Events[end.Event], ctx), "path: " + a.Path.String()}}
+		Evidence: []string{Describe(s.Events[end.Event], ctx), "path: " + a.PathText}}
 	if ctx.Live != nil {
 		key, name := "net/ipv4/icmp_echo_ignore_all", "net.ipv4.icmp_echo_ignore_all"
 		if p.Proto == 58 {

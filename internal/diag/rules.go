@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/skbtrail/skbtrail/internal/event"
+	"github.com/skbtrail/skbtrail/internal/path"
 	"github.com/skbtrail/skbtrail/internal/track"
 )
 
@@ -429,23 +430,25 @@ func where(e event.Event) string {
 	return fmt.Sprintf("netfilter %s %s (after priority %d)", h.Family, h.Hook, h.Priority)
 }
 
-// forwardRule: received on one device and sent out another in the same
-// namespace, the packet was routed through.
+// forwardRule: the path's routed and bridged steps, each in its own words:
+// a bridged packet is never said to be forwarded by routing.
 func forwardRule(s *track.Story, ctx Context, a *Analysis) []Finding {
-	for i, e := range s.Events {
-		if e.Probe != event.NetifReceiveSkb {
+	var out []Finding
+	for _, st := range a.Path.Steps {
+		if st.Kind != path.Routed && st.Kind != path.Bridged || st.OutDev == "" {
 			continue
 		}
-		for j := i + 1; j < len(s.Events); j++ {
-			o := s.Events[j]
-			if o.Probe == event.NetDevQueue && o.Netns == e.Netns && o.Ifname != e.Ifname {
-				return []Finding{{Level: Info, Code: "path.routed", Event: j, Probe: o.Name, Group: o.Group, Netns: o.Netns,
-					Evidence: []string{Describe(e, ctx), Describe(o, ctx), "path: " + a.Path.String()},
-					Message:  fmt.Sprintf("forwarded in netns %s from %s to %s", ctx.ns(e.Netns), e.Ifname, o.Ifname)}}
-			}
+		e := s.Events[st.Event]
+		msg := fmt.Sprintf("routed (forwarded) in netns %s from %s to %s", ctx.ns(st.Netns), st.Dev, st.OutDev)
+		code := "path.routed"
+		if st.Kind == path.Bridged {
+			code = "path.bridged"
+			msg = fmt.Sprintf("bridged in netns %s by %s from port %s to %s", ctx.ns(st.Netns), orWord(st.Bridge, "a bridge"), st.Dev, st.OutDev)
 		}
+		out = append(out, Finding{Level: Info, Code: code, Event: st.Event, Probe: e.Name, Group: e.Group, Netns: st.Netns,
+			Message: msg, Evidence: []string{Describe(e, ctx), "path: " + a.PathText}})
 	}
-	return nil
+	return out
 }
 
 // deliveredRule: the data reached a process.
@@ -600,7 +603,7 @@ func forwardingOffRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 		Advice:  fmt.Sprintf("if netns %s is meant to route it, enable forwarding: `sysctl -w %s`; otherwise send to an address of this host", ctx.ns(d.Netns), v),
 		Evidence: []string{
 			Describe(d, ctx),
-			fmt.Sprintf("path: %s", a.Path),
+			"path: " + a.PathText,
 			fmt.Sprintf("live check: %s = 0 in netns %s", key, ctx.ns(d.Netns)),
 			fmt.Sprintf("live check: %s is not an address of netns %s", d.Packet.Dst, ctx.ns(d.Netns)),
 		}}}

@@ -13,6 +13,9 @@ import (
 func (t *Text) Analysis(a *diag.Analysis) error {
 	t.story(a.Story, a.Levels)
 	fmt.Fprintln(t.w, "---------------------------- ANALYSIS RESULT ----------------------------")
+	if a.PathText != "" {
+		fmt.Fprintf(t.w, "path: %s\n", a.PathText)
+	}
 	if len(a.Findings) == 0 {
 		fmt.Fprintln(t.w, "no problem found")
 	}
@@ -92,7 +95,7 @@ func (j *JSON) Analysis(a *diag.Analysis) error {
 		o = append(o, field{"evidence", f.Evidence})
 		findings = append(findings, o)
 	}
-	rec := ordered{{"type", "analysis"}, {"skb", skbString(a.Story.Skb)}, {"level", a.Worst()}, {"findings", findings}}
+	rec := ordered{{"type", "analysis"}, {"skb", skbString(a.Story.Skb)}, {"level", a.Worst()}, {"path", a.PathText}, {"findings", findings}}
 	if err := j.writeValue(rec); err != nil {
 		return err
 	}

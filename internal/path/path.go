@@ -297,6 +297,23 @@ func (p Path) SentFrom(ns uint32) bool {
 	return false
 }
 
+// Describe renders the path in one line, naming each namespace it enters
+// with ns: "sent in netns 4026532001 (a) > received on veth-ra in netns
+// 4026532002 (r) > dropped".
+func (p Path) Describe(ns func(uint32) string) string {
+	var parts []string
+	cur := uint32(0)
+	for _, st := range p.Steps {
+		s := st.String()
+		if st.Netns != 0 && st.Netns != cur {
+			s += " in netns " + ns(st.Netns)
+			cur = st.Netns
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, " > ")
+}
+
 // String renders the path in one line: "sent by ping (pid 7) in 4026532281
 // > routed from veth-ra to veth-rb in ... > dropped".
 func (p Path) String() string {
