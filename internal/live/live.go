@@ -26,8 +26,13 @@ import (
 	"github.com/skbtrail/skbtrail/internal/netns"
 )
 
-// Timeout bounds each check.
-const Timeout = 500 * time.Millisecond
+// Timeout bounds each check; Listeners, which looks in every namespace,
+// stops after MaxNamespaces of them or ListenersBudget.
+const (
+	Timeout         = 500 * time.Millisecond
+	MaxNamespaces   = 64
+	ListenersBudget = 2 * time.Second
+)
 
 // Checker runs and caches live checks. Its zero value is not usable: use New.
 type Checker struct {
@@ -287,7 +292,11 @@ func lookup(h *netlink.Handle, family, table int, dst netip.Addr) (typ int, pref
 func (c *Checker) Listeners(proto uint8, family uint8, port uint16) ([]diag.Listener, bool) {
 	var out []diag.Listener
 	some := false
-	for _, ns := range spaces() {
+	deadline := time.Now().Add(ListenersBudget)
+	for i, ns := range spaces() {
+		if i >= MaxNamespaces || time.Now().After(deadline) {
+			break // bounded: the evidence says "in any namespace skbtrail sees"
+		}
 		key := fmt.Sprintf("listeners %d %d %d %d", ns, proto, family, port)
 		got, ok := cached(c, key, ns, func() ([]diag.Listener, error) {
 			return listeners(ns, proto, family, port)
