@@ -83,6 +83,7 @@ func TestAnalyze(t *testing.T) {
 		worst  Level
 		want   []string // substrings that must appear in the findings (message or advice), in any order
 		not    []string // substrings that must not appear in any WARN or ERROR finding
+		notAny []string // substrings that must not appear in any finding at all
 		levels []Level  // per event, when given
 	}{
 		{
@@ -184,6 +185,18 @@ func TestAnalyze(t *testing.T) {
 			worst: Error,
 			want:  []string{"table bridge f, chain fwd", "a hook of another family"},
 			not:   []string{"forwarding", "ip_forward", "route"},
+		},
+		{
+			name: "bridged through: said to be bridged, not forwarded",
+			events: []ev{
+				at("netif_receive_skb", nsB, "port1", ping(ipA, ipB)),
+				at("net_dev_queue", nsB, "port2", ping(ipA, ipB)),
+				at("consume_skb", nsB, "port2", ping(ipA, ipB)),
+			},
+			ctx:    Context{Links: fakeLinks{"port1": "br0", "port2": "br0"}},
+			worst:  Info,
+			want:   []string{"bridged in netns 4026532002 by br0 from port port1 to port2"},
+			notAny: []string{"routed", "forwarded"},
 		},
 		{
 			name: "the sender's neighbour failure: no forwarding claim",
@@ -299,6 +312,11 @@ func TestAnalyze(t *testing.T) {
 			for _, w := range tc.want {
 				if !strings.Contains(all.String(), w) {
 					t.Errorf("findings lack %q:\n%s", w, all.String())
+				}
+			}
+			for _, n := range tc.notAny {
+				if strings.Contains(all.String(), n) {
+					t.Errorf("a finding says %q, false here:\n%s", n, all.String())
 				}
 			}
 			for _, f := range a.Findings {
