@@ -297,6 +297,8 @@ type Live interface {
 	TCFilters(netns uint32, dev string, ingress bool) ([]TCFilter, bool)
 	// Sysctl reads /proc/sys/<key> ("net/ipv4/icmp_echo_ignore_all").
 	Sysctl(netns uint32, key string) (int, bool)
+	// MTU is a device's MTU.
+	MTU(netns uint32, dev string) (int, bool)
 }
 
 // RouteCheck is what a live route lookup found.

@@ -14,7 +14,38 @@ import (
 // sysctl. Each cites what it checked in its evidence.
 
 // liveRules run after the other story rules. One row per rule.
-var liveRules = []StoryRule{routeCheckRule, socketCheckRule, tcCheckRule, rpFilterCheckRule, silentRule}
+var liveRules = []StoryRule{routeCheckRule, socketCheckRule, tcCheckRule, rpFilterCheckRule, silentRule, mtuCheckRule}
+
+// mtuCheckRule: a packet too big for the way out names the route's device
+// and its MTU.
+func mtuCheckRule(s *track.Story, ctx Context, a *Analysis) []Finding {
+	d, ok := s.Drop()
+	if !ok || ctx.Live == nil || d.Reason != "PKT_TOO_BIG" || !d.Packet.Dst.IsValid() {
+		return nil
+	}
+	rc, ok := ctx.Live.Route(d.Netns, d.Packet.Src, d.Packet.Dst, a.Path.ArrivedOn(d.Netns))
+	if !ok || rc.Dev == "" {
+		return nil
+	}
+	mtu, ok := ctx.Live.MTU(d.Netns, rc.Dev)
+	if !ok {
+		return nil
+	}
+	for i := range a.Findings {
+		f := &a.Findings[i]
+		if f.Reason != "PKT_TOO_BIG" {
+			continue
+		}
+		f.Code = "mtu.too_big"
+		size := ""
+		if d.Packet.IPLen != 0 && d.Packet.Family == 4 {
+			size = fmt.Sprintf(" (%d bytes)", d.Packet.IPLen)
+		}
+		f.Message += fmt.Sprintf("%s: the route to %s leaves by %s, whose MTU is %d", size, d.Packet.Dst, rc.Dev, mtu)
+		f.Evidence = append(f.Evidence, fmt.Sprintf("live check in netns %s: the route to %s leaves by %s, MTU %d", ctx.ns(d.Netns), d.Packet.Dst, rc.Dev, mtu))
+	}
+	return nil
+}
 
 // routeFailure reports whether a drop is a route lookup's failure.
 func routeFailure(s *track.Story, d event.Event) bool {

@@ -14,6 +14,7 @@ type fakeLive struct {
 	listeners []Listener
 	tc        []TCFilter
 	sysctl    map[string]int
+	mtu       int
 }
 
 func (l fakeLive) Route(uint32, netip.Addr, netip.Addr, string) (RouteCheck, bool) {
@@ -22,6 +23,7 @@ func (l fakeLive) Route(uint32, netip.Addr, netip.Addr, string) (RouteCheck, boo
 func (l fakeLive) Listeners(uint8, uint8, uint16) ([]Listener, bool) { return l.listeners, true }
 func (l fakeLive) TCFilters(uint32, string, bool) ([]TCFilter, bool) { return l.tc, true }
 func (l fakeLive) Sysctl(_ uint32, k string) (int, bool)             { v, ok := l.sysctl[k]; return v, ok }
+func (l fakeLive) MTU(uint32, string) (int, bool)                    { return l.mtu, l.mtu != 0 }
 
 func TestLiveChecks(t *testing.T) {
 	syn := pkt(6, ipA, ipB, 40000, 80)

@@ -1,7 +1,7 @@
 // Package live checks the live system for the diagnosis, at analysis
 // time, in a packet's network namespace: the route lookup and the policy
 // rules that decide it, the sockets on a port in every namespace, the tc
-// filters (and BPF programs) on a device, and sysctls. It only reads,
+// filters (and BPF programs) on a device, device MTUs, and sysctls. It only reads,
 // through rtnetlink, sock_diag and /proc/sys; every check is bounded in
 // time and its answer cached for the run. It implements diag.Live.
 package live
@@ -106,6 +106,22 @@ func (c *Checker) Sysctl(ns uint32, key string) (int, bool) {
 			return 0, err
 		}
 		return strconv.Atoi(strings.TrimSpace(string(b)))
+	})
+}
+
+// MTU returns a device's MTU in the namespace.
+func (c *Checker) MTU(ns uint32, dev string) (int, bool) {
+	return cached(c, fmt.Sprintf("mtu %d %s", ns, dev), ns, func() (int, error) {
+		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+		if err != nil {
+			return 0, err
+		}
+		defer h.Close()
+		l, err := h.LinkByName(dev)
+		if err != nil {
+			return 0, err
+		}
+		return l.Attrs().MTU, nil
 	})
 }
 

@@ -469,3 +469,62 @@ func TestDiagCorpusForwardingDisabled6(t *testing.T) {
 		netns(p.InoB, p.B).done(d)
 	d.mustNotClaim(t, "B has a route but does not forward", "firewall", "blackhole", "prohibit", "ARP/ND", "net.ipv4")
 }
+
+// PMTU: R's link to B has MTU 1280 and A pings B with 1428-byte packets
+// that must not be fragmented. R drops them (PKT_TOO_BIG) and answers
+// "fragmentation needed"; the analysis names R's device and its MTU. No
+// finding may blame forwarding, a firewall or a route's absence.
+func TestDiagCorpusPMTU(t *testing.T) {
+	needBinary(t)
+	t.Parallel()
+	r := newRouter(t)
+	r.forward(t, true)
+	mustNS(t, r.R, "ip", "link", "set", r.IfRB, "mtu", "1280")
+	mustNS(t, r.B, "ip", "link", "set", r.IfB, "mtu", "1280")
+
+	d := diag(t, func() {
+		inNS(r.A, "ping", "-n", "-c", "1", "-W", "1", "-M", "do", "-s", "1400", r.B4)
+	}, "--netns", r.R, "-p", "icmp", "-s", r.A4, "-d", r.B4)
+	f, _ := d.mustFind(t, "mtu.too_big", byCode("mtu.too_big"))
+	checkFinding(t, f).eq("level", f.Level, "error").
+		eq("reason", f.Reason, "PKT_TOO_BIG").
+		has("message", f.Message, "1428 bytes", r.IfRB, "MTU is 1280").
+		netns(r.InoR, r.R).done(d)
+	d.mustNotClaim(t, "the packet is too big for R's way out", "forwarding is disabled", "ip_forward", "firewall rule", "netfilter", "no route")
+}
+
+// A TCP server listens on the port in another namespace (A, on all
+// addresses), not in B where the client's SYN arrives: the analysis says
+// so, naming A.
+func TestDiagCorpusTCPListensInOtherNetns(t *testing.T) {
+	needBinary(t)
+	t.Parallel()
+	p := newPair(t)
+	p.warm(t)
+	const port = 7301
+	listenTCP(t, p.A, net.JoinHostPort("0.0.0.0", fmt.Sprint(port)))
+	d := diag(t, func() { dialTCP(t, p.A, net.JoinHostPort(p.B4, fmt.Sprint(port))) },
+		"--netns", p.B, "-p", "tcp", "-s", p.A4, "-d", p.B4, "-D", fmt.Sprint(port))
+	f, _ := d.mustFind(t, "socket.bound_elsewhere", byCode("socket.bound_elsewhere"))
+	checkFinding(t, f).eq("level", f.Level, "error").
+		has("message", f.Message, fmt.Sprintf(":%d in netns %d (%s)", port, p.InoA, p.A)). // Go listens on [::] for 0.0.0.0
+		netns(p.InoB, p.B).done(d)
+	d.mustNotClaim(t, "the server runs in another namespace", "firewall", "forwarding", "no route")
+}
+
+// UDP to a closed port over IPv6: NO_SOCKET in B, with the live check;
+// nothing may claim a socket listens or a firewall.
+func TestDiagCorpusUDPClosedPort6(t *testing.T) {
+	needBinary(t)
+	t.Parallel()
+	p := newPair(t)
+	p.warm(t)
+	const port = 9419
+	d := diag(t, func() { floodUDP(t, p.A, p.B6, port, 1) },
+		"--netns", p.B, "-p", "udp", "-s", p.A6, "-d", p.B6, "-D", fmt.Sprint(port))
+	f, _ := d.mustFind(t, "socket.none", byCode("socket.none"))
+	checkFinding(t, f).eq("level", f.Level, "error").
+		has("message", f.Message, fmt.Sprintf("udp port %d at %s", port, p.B6)).
+		netns(p.InoB, p.B).done(d)
+	d.mustNotClaim(t, "nothing is bound anywhere", "but a socket", "firewall", "forwarding", "no route")
+}
