@@ -299,16 +299,20 @@ type Live interface {
 	Sysctl(netns uint32, key string) (int, bool)
 	// MTU is a device's MTU.
 	MTU(netns uint32, dev string) (int, bool)
+	// Neigh is the state of the neighbour entry for addr on dev
+	// ("REACHABLE", "FAILED", ...; "" when there is none).
+	Neigh(netns uint32, dev string, addr netip.Addr) (string, bool)
 }
 
 // RouteCheck is what a live route lookup found.
 type RouteCheck struct {
-	Type   string // "unicast", "local", "broadcast", "blackhole", "unreachable", "prohibit", "throw", "none"
-	Table  int    // the table whose route decided, 0 when a policy rule decided alone
-	Prefix string // that route's destination ("198.18.0.0/24", "default")
-	Dev    string // its output device, if any
-	Rule   string // the policy rule that decided, as `ip rule` prints it
-	Errno  string // the kernel's answer to the lookup, "" when it found a route
+	Type   string     // "unicast", "local", "broadcast", "blackhole", "unreachable", "prohibit", "throw", "none"
+	Table  int        // the table whose route decided, 0 when a policy rule decided alone
+	Prefix string     // that route's destination ("198.18.0.0/24", "default")
+	Dev    string     // its output device, if any
+	Via    netip.Addr // its gateway, if any
+	Rule   string     // the policy rule that decided, as `ip rule` prints it
+	Errno  string     // the kernel's answer to the lookup, "" when it found a route
 }
 
 // Listener is a socket bound to a port.

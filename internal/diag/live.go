@@ -14,7 +14,41 @@ import (
 // sysctl. Each cites what it checked in its evidence.
 
 // liveRules run after the other story rules. One row per rule.
-var liveRules = []StoryRule{routeCheckRule, socketCheckRule, tcCheckRule, rpFilterCheckRule, silentRule, mtuCheckRule}
+var liveRules = []StoryRule{routeCheckRule, socketCheckRule, tcCheckRule, rpFilterCheckRule, silentRule, mtuCheckRule, neighCheckRule}
+
+// neighCheckRule: a neighbour failure names the next hop (the route's
+// gateway, or the destination on the link) and its entry's state now.
+func neighCheckRule(s *track.Story, ctx Context, a *Analysis) []Finding {
+	d, ok := s.Drop()
+	if !ok || ctx.Live == nil || !strings.HasPrefix(d.Reason, "NEIGH_") || !d.Packet.Dst.IsValid() {
+		return nil
+	}
+	rc, ok := ctx.Live.Route(d.Netns, d.Packet.Src, d.Packet.Dst, a.Path.ArrivedOn(d.Netns))
+	if !ok || rc.Dev == "" {
+		return nil
+	}
+	hop := d.Packet.Dst
+	if rc.Via.IsValid() {
+		hop = rc.Via
+	}
+	state, ok := ctx.Live.Neigh(d.Netns, rc.Dev, hop)
+	if !ok {
+		return nil
+	}
+	for i := range a.Findings {
+		f := &a.Findings[i]
+		if f.Reason != d.Reason {
+			continue
+		}
+		f.Message += fmt.Sprintf(": the next hop %s on %s", hop, rc.Dev)
+		if state != "" {
+			f.Message += fmt.Sprintf(" (its entry is %s now)", state)
+		}
+		f.Evidence = append(f.Evidence, fmt.Sprintf("live check in netns %s: the route to %s leaves by %s%s; `ip neigh show %s dev %s`: %s",
+			ctx.ns(d.Netns), d.Packet.Dst, rc.Dev, map[bool]string{true: " via " + hop.String()}[rc.Via.IsValid()], hop, rc.Dev, orWord(state, "no entry")))
+	}
+	return nil
+}
 
 // mtuCheckRule: a packet too big for the way out names the route's device
 // and its MTU.

@@ -15,6 +15,7 @@ type fakeLive struct {
 	tc        []TCFilter
 	sysctl    map[string]int
 	mtu       int
+	neigh     string
 }
 
 func (l fakeLive) Route(uint32, netip.Addr, netip.Addr, string) (RouteCheck, bool) {
@@ -24,6 +25,7 @@ func (l fakeLive) Listeners(uint8, uint8, uint16) ([]Listener, bool) { return l.
 func (l fakeLive) TCFilters(uint32, string, bool) ([]TCFilter, bool) { return l.tc, true }
 func (l fakeLive) Sysctl(_ uint32, k string) (int, bool)             { v, ok := l.sysctl[k]; return v, ok }
 func (l fakeLive) MTU(uint32, string) (int, bool)                    { return l.mtu, l.mtu != 0 }
+func (l fakeLive) Neigh(uint32, string, netip.Addr) (string, bool)   { return l.neigh, l.neigh != "" }
 
 func TestLiveChecks(t *testing.T) {
 	syn := pkt(6, ipA, ipB, 40000, 80)
@@ -58,6 +60,11 @@ func TestLiveChecks(t *testing.T) {
 				drop(nsB, "vB", ping(ipA, ipC), "IP_INADDRERRORS", "ip_error+0x94")},
 			live: fakeLive{route: RouteCheck{Type: "unreachable", Errno: "no route to host"}},
 			not:  []string{"unreachable route"}},
+		{name: "neighbour failure names the next hop",
+			events: []ev{drop(nsA, "vA", ping(ipA, ipC), "NEIGH_FAILED", "neigh_invalidate+0x7e")},
+			live:   fakeLive{route: RouteCheck{Type: "unicast", Dev: "vA", Via: ipB}, neigh: "FAILED"},
+			code:   "neigh.failed",
+			want:   []string{"the next hop 198.18.5.2 on vA (its entry is FAILED now)", "ip neigh show 198.18.5.2 dev vA"}},
 		{name: "bound elsewhere",
 			events: []ev{at("netif_receive_skb", nsB, "vB", syn), drop(nsB, "vB", syn, "NO_SOCKET", "tcp_v4_rcv+0x91")},
 			live:   fakeLive{listeners: []Listener{{Netns: nsB, Proto: 6, Addr: netip.MustParseAddrPort("127.0.0.1:80")}}},

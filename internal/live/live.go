@@ -125,6 +125,49 @@ func (c *Checker) MTU(ns uint32, dev string) (int, bool) {
 	})
 }
 
+// neighStates names NUD_* states as ip-neigh prints them.
+var neighStates = []struct {
+	bit  int
+	name string
+}{{netlink.NUD_INCOMPLETE, "INCOMPLETE"}, {netlink.NUD_REACHABLE, "REACHABLE"}, {netlink.NUD_STALE, "STALE"},
+	{netlink.NUD_DELAY, "DELAY"}, {netlink.NUD_PROBE, "PROBE"}, {netlink.NUD_FAILED, "FAILED"},
+	{netlink.NUD_NOARP, "NOARP"}, {netlink.NUD_PERMANENT, "PERMANENT"}}
+
+// Neigh returns the state of the neighbour entry for addr on dev, "" when
+// there is none.
+func (c *Checker) Neigh(ns uint32, dev string, addr netip.Addr) (string, bool) {
+	return cached(c, fmt.Sprintf("neigh %d %s %s", ns, dev, addr), ns, func() (string, error) {
+		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+		if err != nil {
+			return "", err
+		}
+		defer h.Close()
+		l, err := h.LinkByName(dev)
+		if err != nil {
+			return "", err
+		}
+		family := netlink.FAMILY_V4
+		if addr.Is6() {
+			family = netlink.FAMILY_V6
+		}
+		ns, err := h.NeighList(l.Attrs().Index, family)
+		if err != nil {
+			return "", err
+		}
+		for _, n := range ns {
+			if a, ok := netip.AddrFromSlice(n.IP); ok && a.Unmap() == addr {
+				for _, s := range neighStates {
+					if n.State&s.bit != 0 {
+						return s.name, nil
+					}
+				}
+				return fmt.Sprintf("state 0x%x", n.State), nil
+			}
+		}
+		return "", nil
+	})
+}
+
 // routeTypes names rtnetlink route types as ip-route prints them.
 var routeTypes = map[int]string{
 	unix.RTN_UNICAST: "unicast", unix.RTN_LOCAL: "local", unix.RTN_BROADCAST: "broadcast",
@@ -170,6 +213,9 @@ func (c *Checker) Route(ns uint32, src, dst netip.Addr, iif string) (diag.RouteC
 			rc.Table = routes[0].Table
 			if l, err := h.LinkByIndex(routes[0].LinkIndex); err == nil {
 				rc.Dev = l.Attrs().Name
+			}
+			if gw, ok := netip.AddrFromSlice(routes[0].Gw); ok && routes[0].Gw != nil {
+				rc.Via = gw.Unmap()
 			}
 		}
 		walk(h, &rc, src, dst, iif)

@@ -189,7 +189,10 @@ func TestDiagCorpusNeighFailedSender(t *testing.T) {
 		inNS(p.A, "ping", "-n", "-c", "1", "-W", "5", ghost)
 	}, "--netns", p.A, "-p", "icmp", "-s", p.A4, "-d", ghost)
 	f, _ := d.mustFind(t, "with reason NEIGH_FAILED", byReason("NEIGH_FAILED"))
-	checkFinding(t, f).eq("level", f.Level, "error").has("message", f.Message, "neighbour").netns(p.InoA, p.A).done(d)
+	checkFinding(t, f).eq("level", f.Level, "error").
+		has("message", f.Message, "neighbour", "the next hop "+ghost+" on "+p.IfA).
+		has("evidence", strings.Join(f.Evidence, "\n"), "ip neigh show "+ghost).
+		netns(p.InoA, p.A).done(d)
 	d.mustNotClaim(t, "A sent the packet to its own link", "forwarding", "ip_forward", "no route")
 }
 
@@ -443,7 +446,9 @@ func TestDiagCorpusNeighFailedBehindRouter(t *testing.T) {
 		inNS(r.A, "ping", "-n", "-c", "1", "-W", "5", ghost)
 	}, "--netns", r.R, "-p", "icmp", "-s", r.A4, "-d", ghost)
 	f, _ := d.mustFind(t, "neigh.failed", byCode("neigh.failed"))
-	checkFinding(t, f).eq("level", f.Level, "error").has("advice", f.Advice, r.IfRB).netns(r.InoR, r.R).done(d)
+	checkFinding(t, f).eq("level", f.Level, "error").has("advice", f.Advice, r.IfRB).
+		has("message", f.Message, "the next hop "+ghost+" on "+r.IfRB).
+		netns(r.InoR, r.R).done(d)
 	d.mustNotClaim(t, "R forwards; its next hop does not answer", "forwarding is disabled", "ip_forward", "no route", "firewall")
 }
 
