@@ -183,7 +183,7 @@ func TestAnalyze(t *testing.T) {
 				Hooks: map[uint32]Hooks{nsB: {Points: []event.Point{{Family: event.FamilyIPv4, Hook: event.HookPrerouting, Priority: -199}}}},
 				Rules: []RuleHit{{Netns: nsB, Family: "bridge", Table: "f", Chain: "fwd", Handle: 2, Rule: "icmp type echo-request drop", Verdict: "drop", Packet: ping(ipA, ipC)}}},
 			worst: Error,
-			want:  []string{"table bridge f, chain fwd", "a hook of another family"},
+			want:  []string{"table bridge f, chain fwd"},
 			not:   []string{"forwarding", "ip_forward", "route"},
 		},
 		{
@@ -197,6 +197,18 @@ func TestAnalyze(t *testing.T) {
 			worst:  Info,
 			want:   []string{"bridged in netns 4026532002 by br0 from port port1 to port2"},
 			notAny: []string{"routed", "forwarded"},
+		},
+		{
+			name: "bridged, an ip observer passed, no rule trace: no ip hook blamed",
+			events: []ev{
+				at("netif_receive_skb", nsB, "port1", ping(ipA, ipC)),
+				with(at("nf_observe", nsB, "port1", ping(ipA, ipC)), event.Facts{Hook: event.HookPoint{Family: event.FamilyIPv4, Hook: event.HookPrerouting, Priority: -199}}),
+				drop(nsB, "port2", ping(ipA, ipC), "NETFILTER_DROP", "nft_do_chain+0x3e8"),
+			},
+			ctx: Context{Links: fakeLinks{"port1": "br0"},
+				Hooks: map[uint32]Hooks{nsB: {Points: []event.Point{{Family: event.FamilyIPv4, Hook: event.HookPrerouting, Priority: -199}}}}},
+			worst:  Error,
+			notAny: []string{"ip prerouting"},
 		},
 		{
 			name: "the sender's neighbour failure: no forwarding claim",

@@ -47,6 +47,12 @@ func hookBlameRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 	if last == nil || !known {
 		return nil
 	}
+	// A bridged packet may pass ip/ip6 hooks too (br_netfilter), but the
+	// observers cannot watch the bridge family's: an ip observer does not
+	// bound the bridge hook that dropped it.
+	if _, bridged := a.Path.Bridged(d.Netns); bridged && last.Facts.Hook.Family != event.FamilyBridge {
+		return nil
+	}
 	at := last.Facts.Hook
 	fam, hook, passed := at.Family, at.Hook, at.Priority
 	next := int64(math.MaxInt32) + 1
