@@ -512,7 +512,7 @@ func TestDiagCorpusTCPListensInOtherNetns(t *testing.T) {
 		"--netns", p.B, "-p", "tcp", "-s", p.A4, "-d", p.B4, "-D", fmt.Sprint(port))
 	f, _ := d.mustFind(t, "socket.bound_elsewhere", byCode("socket.bound_elsewhere"))
 	checkFinding(t, f).eq("level", f.Level, "error").
-		has("message", f.Message, fmt.Sprintf(":%d in netns %d (%s)", port, p.InoA, p.A)). // Go listens on [::] for 0.0.0.0
+		has("message", f.Message, fmt.Sprintf(":%d in netns %d", port, p.InoA), p.A). // Go listens on [::] for 0.0.0.0
 		netns(p.InoB, p.B).done(d)
 	d.mustNotClaim(t, "the server runs in another namespace", "firewall", "forwarding", "no route")
 }
