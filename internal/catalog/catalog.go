@@ -56,6 +56,7 @@ var Tracepoints = []Tracer{
 	{Name: "qdisc_enqueue", System: "qdisc", Group: "qdisc", Probe: event.QdiscEnqueue, Desc: "enqueued on a queueing discipline"},
 	{Name: "qdisc_dequeue", System: "qdisc", Group: "qdisc", Probe: event.QdiscDequeue, Desc: "dequeued from a queueing discipline"},
 	{Name: "fib_table_lookup", System: "fib", Group: "ip", Probe: event.FibTableLookup, Desc: "IPv4 route lookup (err != 0: no route)"},
+	{Name: "fib6_table_lookup", System: "fib6", Group: "ip", Probe: event.Fib6TableLookup, Desc: "IPv6 route lookup (type blackhole, prohibit, unreachable or none: no way there)"},
 	{Name: "icmp_send", System: "icmp", Group: "icmp", Probe: event.ICMPSend, Desc: "the kernel answers with an ICMP error"},
 	{Name: "tcp_send_reset", System: "tcp", Group: "tcp", Probe: event.TCPSendReset, Desc: "TCP sends a reset"},
 	{Name: "tcp_receive_reset", System: "tcp", Group: "tcp", Probe: event.TCPReceiveReset, Desc: "TCP got a reset from the peer"},

@@ -160,6 +160,9 @@ func (d *Decoder) facts(e *event.Event, r *event.Record) {
 		f.ICMP = event.ICMPError{Type: uint8(r.Aux), Code: uint8(r.Aux2)}
 	case event.FibTableLookup:
 		f.Route = event.Route{Table: r.Aux, Err: r.Ret, Oif: r.Aux2}
+	case event.Fib6TableLookup:
+		f.Route = event.Route{Table: r.Aux, Type: uint8(r.Aux2)}
+		f.Route.Err = f.Route.TypeErr()
 	case event.QdiscEnqueue, event.QdiscDequeue:
 		f.Qdisc = event.Qdisc{Handle: r.Aux, Qlen: r.Aux2}
 	case event.SockRcvqueueFull, event.UDPFailQueueRcvSkb:

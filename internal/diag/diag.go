@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/skbtrail/skbtrail/internal/event"
+	"github.com/skbtrail/skbtrail/internal/path"
 	"github.com/skbtrail/skbtrail/internal/track"
 )
 
@@ -38,15 +39,16 @@ func (l Level) MarshalText() ([]byte, error) { return []byte(strings.ToLower(l.S
 // Finding is one thing the analysis found, with what to do about it.
 type Finding struct {
 	Level    Level
-	Event    int    // index of the event in the story it is about; -1 for the story as a whole
-	Probe    string // the event's probe and group, where it has one
+	Code     string   // stable code, e.g. "nf.rule_drop" (README: finding catalog)
+	Evidence []string // what it rests on: events, counters, live checks; one line each
+	Event    int      // index of the event in the story it is about; -1 for the story as a whole
+	Probe    string   // the event's probe and group, where it has one
 	Group    string
 	Message  string
 	Advice   string // what to change; "" when there is nothing to do
 	Reason   string // drop reason, for drops
 	Location string // the dropping function, for drops
 	Netns    uint32
-	Details  []string // more lines of facts, e.g. the counters that moved
 
 	// Netfilter blame, where known.
 	Hook   string // e.g. "input"
@@ -60,7 +62,9 @@ type Finding struct {
 // Analysis is a story with a level for each event and the findings.
 type Analysis struct {
 	Story    *track.Story
-	Levels   []Level // one per story event
+	Path     path.Path // built from the story before any rule ran
+	PathText string    // the path in one line, namespaces named
+	Levels   []Level   // one per story event
 	Findings []Finding
 }
 
@@ -97,6 +101,8 @@ type Context struct {
 	Hooks     map[uint32]Hooks // netfilter hooks per namespace inode, where observed
 	ShowHooks bool             // list every hook function of a netfilter drop's hook
 	Host      Host             // may be nil
+	Links     path.Links       // answers which devices are bridge ports; may be nil
+	Live      Live             // live checks; may be nil
 	Netns     NetnsFn          // names a namespace inode for messages; may be nil
 	// Enter says how to run a command CMD in a namespace ("`nsenter -t
 	// 1234 -n CMD`"; "" for the current one); may be nil. A finding's
@@ -133,21 +139,29 @@ func (c Context) ns(inode uint32) string {
 
 // Analyze applies the rules to a story.
 func Analyze(s *track.Story, ctx Context) *Analysis {
-	a := &Analysis{Story: s, Levels: make([]Level, len(s.Events))}
+	a := &Analysis{Story: s, Levels: make([]Level, len(s.Events)), Path: path.Build(s, ctx.Links)}
+	a.PathText = a.Path.Describe(ctx.ns)
 	for i, e := range s.Events {
+		// An event without a namespace (a route lookup that found no
+		// device) happened where the packet was.
+		e.Netns = storyNetns(s, i)
 		for _, r := range eventRules {
 			if !r.matches(e) {
 				continue
 			}
 			f := r.Find(e, ctx)
 			f.Event, f.Probe, f.Group, f.Netns = i, e.Name, e.Group, e.Netns
+			if f.Code == "" {
+				f.Code = r.Code
+			}
+			f.Evidence = append([]string{Describe(e, ctx)}, f.Evidence...)
 			if f.Level > a.Levels[i] {
 				a.Levels[i] = f.Level
 			}
 			a.Findings = append(a.Findings, f)
 		}
 	}
-	for _, r := range storyRules {
+	for _, r := range append(storyRules[:len(storyRules):len(storyRules)], liveRules...) {
 		for _, f := range r(s, ctx, a) {
 			if f.Event >= 0 && f.Event < len(a.Levels) && f.Level > a.Levels[f.Event] {
 				a.Levels[f.Event] = f.Level
@@ -156,6 +170,14 @@ func Analyze(s *track.Story, ctx Context) *Analysis {
 		}
 	}
 	counterFindings(s, ctx, a)
+	// A finding that rests on nothing is not shown.
+	kept := a.Findings[:0]
+	for _, f := range a.Findings {
+		if len(f.Evidence) > 0 && f.Code != "" {
+			kept = append(kept, f)
+		}
+	}
+	a.Findings = kept
 	if ctx.Enter != nil {
 		for i, f := range a.Findings {
 			if f.Advice == "" || f.Netns == 0 {
@@ -170,9 +192,30 @@ func Analyze(s *track.Story, ctx Context) *Analysis {
 	return a
 }
 
+// storyNetns is the namespace of event i, or where the packet was around
+// it when the event has none: the nearest earlier event's, else the
+// nearest later one's.
+func storyNetns(s *track.Story, i int) uint32 {
+	if n := s.Events[i].Netns; n != 0 {
+		return n
+	}
+	for j := i - 1; j >= 0; j-- {
+		if n := s.Events[j].Netns; n != 0 {
+			return n
+		}
+	}
+	for j := i + 1; j < len(s.Events); j++ {
+		if n := s.Events[j].Netns; n != 0 {
+			return n
+		}
+	}
+	return 0
+}
+
 // EventRule fires on one event of a probe: a tracepoint (Probe), or a
 // function probe's events for the function Func.
 type EventRule struct {
+	Code  string // the findings' code, unless Find sets one
 	Probe event.Probe
 	Func  string
 	When  func(e event.Event) bool // nil: always
@@ -216,9 +259,89 @@ func counterFindings(s *track.Story, ctx Context, a *Analysis) {
 		return
 	}
 	a.Findings = append(a.Findings, Finding{
-		Level:   Info,
-		Event:   -1,
-		Message: "kernel counters that moved while tracing",
-		Details: parts,
+		Level:    Info,
+		Code:     "counters",
+		Event:    -1,
+		Message:  "kernel counters that moved while tracing",
+		Evidence: parts,
 	})
+}
+
+// Describe is an event as evidence: "kfree_skb in netns N on veth-b:
+// reason NETFILTER_DROP at nft_do_chain+0x3e8, icmp 198.18.0.1 > ...".
+func Describe(e event.Event, ctx Context) string {
+	var b strings.Builder
+	b.WriteString("event " + e.Name)
+	if e.Netns != 0 {
+		b.WriteString(" in netns " + ctx.ns(e.Netns))
+	}
+	if e.Ifname != "" {
+		b.WriteString(" on " + e.Ifname)
+	}
+	var facts []string
+	if e.Reason != "" {
+		facts = append(facts, "reason "+e.Reason)
+	}
+	if e.Location != "" {
+		facts = append(facts, "at "+e.Location)
+	}
+	for _, f := range e.Fields() {
+		facts = append(facts, fmt.Sprintf("%s %v", f.Key, f.Value))
+	}
+	if p := e.Packet.String(); p != "" {
+		facts = append(facts, p)
+	}
+	if len(facts) > 0 {
+		b.WriteString(": " + strings.Join(facts, ", "))
+	}
+	return b.String()
+}
+
+// Live answers questions about the live system at analysis time: read
+// only, bounded in time and cached per run (internal/live). Each method
+// returns ok false when it cannot tell.
+type Live interface {
+	// Route is the route lookup for a flow in a namespace, as the kernel
+	// answers it now, with the policy rule and table that decided it.
+	Route(netns uint32, src, dst netip.Addr, iif string) (RouteCheck, bool)
+	// Listeners are the sockets bound to a port (TCP: listening), on any
+	// address, in every namespace it can see.
+	Listeners(proto uint8, family uint8, port uint16) ([]Listener, bool)
+	// TCFilters are the tc filters on a device's ingress or egress.
+	TCFilters(netns uint32, dev string, ingress bool) ([]TCFilter, bool)
+	// Sysctl reads /proc/sys/<key> ("net/ipv4/icmp_echo_ignore_all").
+	Sysctl(netns uint32, key string) (int, bool)
+	// MTU is a device's MTU.
+	MTU(netns uint32, dev string) (int, bool)
+	// Neigh is the state of the neighbour entry for addr on dev
+	// ("REACHABLE", "FAILED", ...; "" when there is none).
+	Neigh(netns uint32, dev string, addr netip.Addr) (string, bool)
+}
+
+// RouteCheck is what a live route lookup found.
+type RouteCheck struct {
+	Type   string     // "unicast", "local", "broadcast", "blackhole", "unreachable", "prohibit", "throw", "none"
+	Table  int        // the table whose route decided, 0 when a policy rule decided alone
+	Prefix string     // that route's destination ("198.18.0.0/24", "default")
+	Dev    string     // its output device, if any
+	Via    netip.Addr // its gateway, if any
+	Rule   string     // the policy rule that decided, as `ip rule` prints it
+	Errno  string     // the kernel's answer to the lookup, "" when it found a route
+}
+
+// Listener is a socket bound to a port.
+type Listener struct {
+	Netns uint32
+	Proto uint8
+	Addr  netip.AddrPort
+}
+
+// TCFilter is a tc filter on a device; BPF programs carry name, id, tag.
+type TCFilter struct {
+	Kind         string // "bpf", "u32", "matchall", ...
+	Pref         int
+	Name         string // the BPF program's name
+	ID           int
+	Tag          string
+	DirectAction bool
 }

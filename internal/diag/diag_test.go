@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -64,6 +65,13 @@ func (h fakeHost) Forwarding(uint32, uint8, string) (bool, bool) { return h.forw
 func (h fakeHost) RPFilter(uint32, string) (int, bool)           { return 0, false }
 func (h fakeHost) IsLocal(_ uint32, a netip.Addr) (bool, bool)   { return h.local[a], true }
 
+// codeRE is what a finding code looks like: "nf.rule_drop", "drop.TCP_CSUM".
+var codeRE = regexp.MustCompile(`^[a-z_]+(\.[A-Za-z0-9_]+)*$`)
+
+type fakeLinks map[string]string
+
+func (l fakeLinks) Bridge(_ uint32, dev string) (string, bool) { b, ok := l[dev]; return b, ok }
+
 func TestAnalyze(t *testing.T) {
 	syn := pkt(6, ipA, ipB, 40000, 81)
 	syn.TCPFlags = 2
@@ -74,6 +82,8 @@ func TestAnalyze(t *testing.T) {
 		ctx    Context
 		worst  Level
 		want   []string // substrings that must appear in the findings (message or advice), in any order
+		not    []string // substrings that must not appear in any WARN or ERROR finding
+		notAny []string // substrings that must not appear in any finding at all
 		levels []Level  // per event, when given
 	}{
 		{
@@ -150,7 +160,7 @@ func TestAnalyze(t *testing.T) {
 				drop(nsB, "vB", ping(ipA, ipC), "IP_NOROUTE", "ip_route_input_slow+0x2a"),
 			},
 			worst: Error,
-			want:  []string{"route lookup for 198.18.6.2 in table 254 failed: network unreachable", "ip route add 198.18.6.2"},
+			want:  []string{"route lookup for 198.18.6.2 in table 254 failed: no route (network unreachable)", "ip route add 198.18.6.2"},
 		},
 		{
 			name: "forwarding disabled",
@@ -163,6 +173,100 @@ func TestAnalyze(t *testing.T) {
 			want:  []string{"forwarding is disabled in netns", "sysctl -w net.ipv4.ip_forward=1"},
 		},
 		{
+			name: "bridged and dropped by a bridge-family rule: no forwarding claim",
+			events: []ev{
+				at("netif_receive_skb", nsB, "port1", ping(ipA, ipC)),
+				with(at("nf_observe", nsB, "port1", ping(ipA, ipC)), event.Facts{Hook: event.HookPoint{Family: event.FamilyIPv4, Hook: event.HookPrerouting, Priority: -199}}),
+				drop(nsB, "port2", ping(ipA, ipC), "NETFILTER_DROP", "nft_do_chain+0x3e8"),
+			},
+			ctx: Context{Host: fakeHost{forwarding: false}, Links: fakeLinks{"port1": "br0"},
+				Hooks: map[uint32]Hooks{nsB: {Points: []event.Point{{Family: event.FamilyIPv4, Hook: event.HookPrerouting, Priority: -199}}}},
+				Rules: []RuleHit{{Netns: nsB, Family: "bridge", Table: "f", Chain: "fwd", Handle: 2, Rule: "icmp type echo-request drop", Verdict: "drop", Packet: ping(ipA, ipC)}}},
+			worst: Error,
+			want:  []string{"table bridge f, chain fwd"},
+			not:   []string{"forwarding", "ip_forward", "route"},
+		},
+		{
+			name: "bridged through: said to be bridged, not forwarded",
+			events: []ev{
+				at("netif_receive_skb", nsB, "port1", ping(ipA, ipB)),
+				at("net_dev_queue", nsB, "port2", ping(ipA, ipB)),
+				at("consume_skb", nsB, "port2", ping(ipA, ipB)),
+			},
+			ctx:    Context{Links: fakeLinks{"port1": "br0", "port2": "br0"}},
+			worst:  Info,
+			want:   []string{"bridged in netns 4026532002 by br0 from port port1 to port2"},
+			notAny: []string{"routed", "forwarded"},
+		},
+		{
+			name: "bridged, an ip observer passed, no rule trace: no ip hook blamed",
+			events: []ev{
+				at("netif_receive_skb", nsB, "port1", ping(ipA, ipC)),
+				with(at("nf_observe", nsB, "port1", ping(ipA, ipC)), event.Facts{Hook: event.HookPoint{Family: event.FamilyIPv4, Hook: event.HookPrerouting, Priority: -199}}),
+				drop(nsB, "port2", ping(ipA, ipC), "NETFILTER_DROP", "nft_do_chain+0x3e8"),
+			},
+			ctx: Context{Links: fakeLinks{"port1": "br0"},
+				Hooks: map[uint32]Hooks{nsB: {Points: []event.Point{{Family: event.FamilyIPv4, Hook: event.HookPrerouting, Priority: -199}}}}},
+			worst:  Error,
+			notAny: []string{"ip prerouting"},
+		},
+		{
+			name: "the sender's neighbour failure: no forwarding claim",
+			events: []ev{
+				at("fib_table_lookup", 0, "", ping(ipA, ipC)),
+				drop(nsA, "vA", ping(ipA, ipC), "NEIGH_FAILED", "__neigh_event_send+0x1"),
+			},
+			ctx:   Context{Host: fakeHost{forwarding: false}},
+			worst: Error,
+			want:  []string{"neighbour resolution (ARP/ND) failed"},
+			not:   []string{"forwarding", "ip_forward"},
+		},
+		{
+			name: "received, not for us, dropped elsewhere than at routing: no forwarding claim",
+			events: []ev{
+				at("netif_receive_skb", nsB, "vB", ping(ipA, ipC)),
+				drop(nsB, "vB", ping(ipA, ipC), "NETFILTER_DROP", "nft_do_chain+0x3e8"),
+			},
+			ctx:   Context{Host: fakeHost{forwarding: false}},
+			worst: Error,
+			not:   []string{"forwarding is disabled"},
+		},
+		{
+			name: "a prohibit policy rule is not a firewall",
+			events: []ev{
+				at("netif_receive_skb", nsB, "vB", ping(ipA, ipC)),
+				with(at("icmp_send", nsB, "vB", ping(ipA, ipC)), event.Facts{ICMP: event.ICMPError{Type: 3, Code: 13}}),
+				drop(nsB, "vB", ping(ipA, ipC), "NOT_SPECIFIED", "ip_error+0x5b"),
+			},
+			worst: Error,
+			want:  []string{"prohibit route or policy rule", "ip rule show"},
+			not:   []string{"firewall rule", "reject rules", "nft -a list ruleset"},
+		},
+		{
+			name: "an ip6tables drop says ip6tables",
+			events: []ev{
+				at("netif_receive_skb", nsB, "vB", ping(ipA, ipB)),
+				drop(nsB, "vB", ping(ipA, ipB), "NETFILTER_DROP", "nft_do_chain+0x3e8"),
+			},
+			ctx: Context{Rules: []RuleHit{
+				{Netns: nsB, Family: "ip6", Table: "filter", Chain: "INPUT", Handle: 3, Verdict: "drop", Packet: ping(ipA, ipB)},
+			}},
+			worst: Error,
+			want:  []string{"ip6tables -t filter -S INPUT"},
+			not:   []string{"`iptables"},
+		},
+		{
+			name: "a route lookup without a namespace is named by where the packet was",
+			events: []ev{
+				at("netif_receive_skb", nsB, "vB", ping(ipA, ipC)),
+				with(at("fib_table_lookup", 0, "", ping(ipA, ipC)), event.Facts{Route: event.Route{Table: 254, Err: -22}}),
+				drop(nsB, "vB", ping(ipA, ipC), "NOT_SPECIFIED", "ip_error+0x5b"),
+			},
+			worst: Error,
+			want:  []string{"blackhole", "in netns 4026532002"},
+			not:   []string{"netns 0"},
+		},
+		{
 			name: "forwarded and NATed",
 			events: []ev{
 				at("netif_receive_skb", nsB, "vB", pkt(6, ipA, ipB, 40000, 80)),
@@ -170,7 +274,7 @@ func TestAnalyze(t *testing.T) {
 				at("consume_skb", nsB, "vC", pkt(6, ipA, ipC, 40000, 8080)),
 			},
 			worst: Info,
-			want:  []string{"NAT (destination NAT)", "198.18.5.2:80", "198.18.6.2:8080", "forwarded in netns 4026532002 from vB to vC"},
+			want:  []string{"NAT (destination NAT)", "198.18.5.2:80", "198.18.6.2:8080", "routed (forwarded) in netns 4026532002 from vB to vC"},
 		},
 		{
 			name: "NAT named at the netfilter hook",
@@ -215,11 +319,30 @@ func TestAnalyze(t *testing.T) {
 			}
 			var all strings.Builder
 			for _, f := range a.Findings {
-				all.WriteString(f.Message + "\n" + f.Advice + "\n" + strings.Join(f.Details, "\n") + "\n")
+				all.WriteString(f.Message + "\n" + f.Advice + "\n" + strings.Join(f.Evidence, "\n") + "\n")
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(all.String(), w) {
 					t.Errorf("findings lack %q:\n%s", w, all.String())
+				}
+			}
+			for _, n := range tc.notAny {
+				if strings.Contains(all.String(), n) {
+					t.Errorf("a finding says %q, false here:\n%s", n, all.String())
+				}
+			}
+			for _, f := range a.Findings {
+				if !codeRE.MatchString(f.Code) || len(f.Evidence) == 0 {
+					t.Errorf("finding %q: code %q, evidence %q: want a code and evidence", f.Message, f.Code, f.Evidence)
+				}
+				if f.Level == Info {
+					continue
+				}
+				text := f.Message + "\n" + f.Advice
+				for _, n := range tc.not {
+					if strings.Contains(text, n) {
+						t.Errorf("a %v finding says %q, which is false here:\n%s", f.Level, n, text)
+					}
 				}
 			}
 			if tc.levels != nil {

@@ -24,15 +24,33 @@ func hookBlameRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 	if !ok || d.Reason != "NETFILTER_DROP" {
 		return nil
 	}
+	// The last observer the packet passed in the drop's namespace since it
+	// last arrived there: an observer of an earlier pass (before a bridge
+	// took it, or before it went through a veth and back) is not about
+	// the hook that dropped it.
 	var last *event.Event
 	for i := range s.Events {
 		e := &s.Events[i]
-		if e.Probe == event.NFObserve && e.Netns == d.Netns && e.Kernel <= d.Kernel {
+		if e.Netns != d.Netns || e.Kernel > d.Kernel {
+			continue
+		}
+		switch e.Probe {
+		case event.NFObserve:
 			last = e
+		case event.NetifReceiveSkb, event.NetifRx, event.NapiGroReceiveEntry:
+			if last != nil && last.Ifname != e.Ifname {
+				last = nil
+			}
 		}
 	}
 	h, known := ctx.Hooks[d.Netns]
 	if last == nil || !known {
+		return nil
+	}
+	// A bridged packet may pass ip/ip6 hooks too (br_netfilter), but the
+	// observers cannot watch the bridge family's: an ip observer does not
+	// bound the bridge hook that dropped it.
+	if _, bridged := a.Path.Bridged(d.Netns); bridged && last.Facts.Hook.Family != event.FamilyBridge {
 		return nil
 	}
 	at := last.Facts.Hook
@@ -66,6 +84,7 @@ func hookBlameRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 			continue
 		}
 		f.Hook = where
+		f.Evidence = append(f.Evidence, fmt.Sprintf("netfilter observers in netns %s: the packet passed %s after priority %d and was dropped before the next observer", ctx.ns(d.Netns), where, passed))
 		if len(blamed) > 0 {
 			f.Blamed = strings.Join(blamed, " or ")
 		} else {
@@ -78,7 +97,7 @@ func hookBlameRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 	if !ctx.ShowHooks {
 		return nil
 	}
-	return []Finding{{Level: Info, Event: -1, Netns: d.Netns,
-		Message: fmt.Sprintf("hook functions at netfilter hook %s in netns %s, by priority", where, ctx.ns(d.Netns)),
-		Details: all}}
+	return []Finding{{Level: Info, Code: "nf.hooks", Event: -1, Netns: d.Netns,
+		Message:  fmt.Sprintf("hook functions at netfilter hook %s in netns %s, by priority", where, ctx.ns(d.Netns)),
+		Evidence: all}}
 }

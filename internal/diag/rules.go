@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/skbtrail/skbtrail/internal/event"
+	"github.com/skbtrail/skbtrail/internal/path"
 	"github.com/skbtrail/skbtrail/internal/track"
 )
 
@@ -83,7 +84,7 @@ var dropRules = []dropRule{
 		"add a route (`ip route add {daddr} via GATEWAY`) or a default route in netns {netns}"},
 	{"IP_INNOROUTES", "no route for it (InNoRoutes)", "add a route to {daddr} in netns {netns}"},
 	{"IP_INADDRERRORS", "its destination {daddr} is invalid or unreachable here (InAddrErrors)",
-		"on a router, enable forwarding (`sysctl -w net.ipv4.ip_forward=1` in netns {netns}) and check the route to {daddr}"},
+		"check the route to {daddr} in netns {netns} (`ip route get {daddr} from {saddr} iif {dev}`); a namespace that does not forward counts here the packets not for it (see the forwarding finding, if any)"},
 	{"IP_RPFILTER", "reverse path filter: {saddr} is not reachable back through {dev}",
 		"fix the route back to {saddr} so it leaves through {dev}, or set net.ipv4.conf.{dev}.rp_filter=2 (loose) or 0 in netns {netns}"},
 	{"IP_LOCAL_SOURCE", "its source address {saddr} is one of this host's own", "a loop or a spoofed packet: check who sends it"},
@@ -183,10 +184,38 @@ func lookupDrop(reason string) (dropRule, bool) {
 	return best, found
 }
 
+// dropCode is the finding code of a drop reason: a named cause where the
+// reason is one, else drop.<REASON>.
+func dropCode(reason string) string {
+	switch reason {
+	case "NETFILTER_DROP":
+		return "nf.rule_drop"
+	case "NO_SOCKET":
+		return "socket.none"
+	case "SOCKET_RCVBUFF":
+		return "socket.rcvbuf_full"
+	case "NEIGH_FAILED":
+		return "neigh.failed"
+	case "IP_RPFILTER":
+		return "rp_filter"
+	case "TC_INGRESS", "TC_EGRESS":
+		return "tc.drop"
+	case "IP_NOROUTE", "IP_INNOROUTES", "IP_OUTNOROUTES":
+		return "route.none"
+	case "":
+		return "drop"
+	}
+	return "drop." + reason
+}
+
 func dropFinding(e event.Event, ctx Context) Finding {
-	f := Finding{Level: Error, Reason: e.Reason, Location: e.Location}
+	f := Finding{Level: Error, Code: dropCode(e.Reason), Reason: e.Reason, Location: e.Location}
 	r, ok := lookupDrop(e.Reason)
 	switch {
+	case (e.Reason == "NOT_SPECIFIED" || e.Reason == "") && (strings.HasPrefix(e.Location, "ip_error+") || strings.HasPrefix(e.Location, "dst_discard")):
+		f.Code = "route.refused"
+		f.Message = fmt.Sprintf("packet dropped at the routing decision (%s): the route lookup for %s refused it", e.Location, addrOr(e.Packet.Dst, "its destination"))
+		f.Advice = fill("look at the route and the policy rules for it in netns {netns}: `ip route get {daddr} from {saddr} iif {dev}`, `ip rule show`", e, ctx)
 	case ok:
 		f.Message = "packet dropped: " + fill(r.Message, e, ctx)
 		f.Advice = fill(r.Advice, e, ctx)
@@ -204,7 +233,7 @@ func dropFinding(e event.Event, ctx Context) Finding {
 // icmpRule explains an ICMP error the kernel sends.
 func icmpFinding(e event.Event, ctx Context) Finding {
 	typ, code := uint32(e.Facts.ICMP.Type), uint32(e.Facts.ICMP.Code)
-	f := Finding{Level: Warn}
+	f := Finding{Level: Warn, Code: "icmp.sent"}
 	what := e.Facts.ICMP.Name(e.Packet.Family)
 	f.Message = fmt.Sprintf("the kernel answers with ICMP %s (type %d code %d)", what, typ, code)
 	switch {
@@ -216,68 +245,79 @@ func icmpFinding(e event.Event, ctx Context) Finding {
 	case typ == 3 && code == 4:
 		f.Advice = "the packet is larger than the path MTU and has DF set: lower the MTU or let PMTU discovery work (do not block ICMP)"
 	case typ == 3 && (code == 9 || code == 10 || code == 13):
+		// A firewall's reject rule, or a prohibit route or policy rule:
+		// prohibitRule says which, from the rest of the story.
 		f.Level = Error
-		f.Advice = fill("a firewall rule rejects it in netns {netns}: look for `reject` rules (`nft -a list ruleset`, `iptables-save`)", e, ctx)
+		f.Advice = fill("a reject rule of a firewall, or a prohibit route or policy rule, refuses it in netns {netns}: check `ip rule`, `ip route get {daddr}` and the reject rules (`nft -a list ruleset`, `iptables-save`)", e, ctx)
 	case typ == 11:
 		f.Advice = "the TTL ran out: a routing loop or too many hops; check the routes along the path (`ip route get`)"
 	}
 	return f
 }
 
-// fibErrors names the route lookup errors that mean "no way there"; other
-// errors (-EAGAIN: try the next routing rule) are part of normal lookups.
-var fibErrors = map[int32]string{
-	-101: "network unreachable (no route, or an unreachable route)",
-	-113: "host unreachable",
-	-13:  "prohibited (a prohibit route)",
-	-22:  "blackhole route",
+// fibErrors names the route lookup errors that mean "no way there", with
+// their finding codes; other errors (-EAGAIN: try the next routing rule)
+// are part of normal lookups.
+var fibErrors = map[int32]struct{ code, what, advice string }{
+	-101: {"route.none", "no route (network unreachable)",
+		"add a route: `ip route add {daddr} via GATEWAY` (or a default route) in netns {netns}; `ip route get {daddr}` shows the lookup"},
+	-113: {"route.unreachable", "an unreachable route (host unreachable)",
+		"an `unreachable` route covers {daddr}: find it with `ip route show table all type unreachable` in netns {netns}, and delete it if the packet should pass"},
+	-13: {"route.prohibit", "a prohibit route",
+		"a `prohibit` route covers {daddr}: find it with `ip route show table all type prohibit` in netns {netns}, and delete it if the packet should pass"},
+	-22: {"route.blackhole", "a blackhole route",
+		"a `blackhole` route covers {daddr}: find it with `ip route show table all type blackhole` in netns {netns}, and delete it if the packet should pass"},
+}
+
+// fibFinding explains a route lookup (IPv4 or IPv6) that found no way.
+func fibFinding(e event.Event, ctx Context) Finding {
+	fe := fibErrors[e.Facts.Route.Err]
+	return Finding{Level: Error, Code: fe.code,
+		Message: fmt.Sprintf("route lookup for %s in table %d failed: %s", addrOr(e.Packet.Dst, "the destination"), e.Facts.Route.Table, fe.what),
+		Advice:  fill(fe.advice, e, ctx)}
 }
 
 // eventRules fire on single events. One row per rule.
 var eventRules = []EventRule{
 	{Probe: event.KfreeSkb, Find: dropFinding},
 	{Probe: event.ICMPSend, Find: icmpFinding},
-	{Probe: event.TCPSendReset, Find: func(e event.Event, ctx Context) Finding {
+	{Code: "tcp.reset", Probe: event.TCPSendReset, Find: func(e event.Event, ctx Context) Finding {
 		return Finding{Level: Warn, Message: "TCP answers with a reset",
 			Advice: fill("if this answers a SYN, nothing listens on port {dport} at {daddr} in netns {netns}; otherwise the connection is unknown or was closed", e, ctx)}
 	}},
-	{Probe: event.TCPReceiveReset, Find: func(e event.Event, ctx Context) Finding {
+	{Code: "tcp.peer_reset", Probe: event.TCPReceiveReset, Find: func(e event.Event, ctx Context) Finding {
 		return Finding{Level: Warn, Message: fill("the peer {saddr} reset the connection", e, ctx),
 			Advice: "the peer refused or aborted it: check that its service runs and accepts this client"}
 	}},
-	{Probe: event.TCPRetransmitSkb, Find: func(e event.Event, ctx Context) Finding {
+	{Code: "tcp.retransmit", Probe: event.TCPRetransmitSkb, Find: func(e event.Event, ctx Context) Finding {
 		return Finding{Level: Warn, Message: "TCP retransmits: the segment or its ACK was lost",
 			Advice: fill("look for drops on the way to {daddr} and back (run skbtrail on the peer too)", e, ctx)}
 	}},
-	{Probe: event.TCPBadCsum, Find: func(e event.Event, ctx Context) Finding {
+	{Code: "tcp.bad_csum", Probe: event.TCPBadCsum, Find: func(e event.Event, ctx Context) Finding {
 		return Finding{Level: Error, Message: "TCP segment with a bad checksum", Advice: csumAdvice}
 	}},
-	{Probe: event.SockRcvqueueFull, Find: func(e event.Event, ctx Context) Finding {
+	{Code: "socket.rcvbuf_full", Probe: event.SockRcvqueueFull, Find: func(e event.Event, ctx Context) Finding {
 		return Finding{Level: Error,
 			Message: fmt.Sprintf("socket receive buffer full (%d bytes queued, limit %d)", e.Facts.Buf.Rmem, e.Facts.Buf.Rcvbuf),
 			Advice:  "the application reads too slowly: read faster, or raise SO_RCVBUF / net.core.rmem_max"}
 	}},
-	{Probe: event.UDPFailQueueRcvSkb, Find: func(e event.Event, ctx Context) Finding {
+	{Code: "socket.rcvbuf_full", Probe: event.UDPFailQueueRcvSkb, Find: func(e event.Event, ctx Context) Finding {
 		return Finding{Level: Error,
 			Message: fmt.Sprintf("UDP could not queue the datagram to its socket (rc %d; %d bytes queued, limit %d)", e.Ret, e.Facts.Buf.Rmem, e.Facts.Buf.Rcvbuf),
 			Advice:  "the application reads too slowly: read faster, or raise SO_RCVBUF / net.core.rmem_max"}
 	}},
-	{Probe: event.FibTableLookup, When: func(e event.Event) bool { _, bad := fibErrors[e.Facts.Route.Err]; return bad },
-		Find: func(e event.Event, ctx Context) Finding {
-			return Finding{Level: Error,
-				Message: fmt.Sprintf("route lookup for %s in table %d failed: %s", addrOr(e.Packet.Dst, "the destination"), e.Facts.Route.Table, fibErrors[e.Facts.Route.Err]),
-				Advice:  fill("add a route: `ip route add {daddr} via GATEWAY` (or a default route) in netns {netns}; `ip route get {daddr}` shows the lookup", e, ctx)}
-		}},
+	{Probe: event.FibTableLookup, When: func(e event.Event) bool { _, bad := fibErrors[e.Facts.Route.Err]; return bad }, Find: fibFinding},
+	{Probe: event.Fib6TableLookup, When: func(e event.Event) bool { _, bad := fibErrors[e.Facts.Route.Err]; return bad }, Find: fibFinding},
 	// Function probes with --ret (fexit/kretprobe): return values.
-	{Func: "nf_hook_slow", When: func(e event.Event) bool { return e.Return() && e.Ret < 0 },
+	{Code: "nf.hook_drop", Func: "nf_hook_slow", When: func(e event.Event) bool { return e.Return() && e.Ret < 0 },
 		Find: func(e event.Event, ctx Context) Finding {
 			return Finding{Level: Error,
 				Message: fmt.Sprintf("dropped by a netfilter hook (nf_hook_slow returned %d)", e.Ret),
 				Advice:  fill("a firewall rule took it: list them in netns {netns} (`nft -a list ruleset`, `iptables-save -c`); --diag with the rule trace names the rule", e, ctx)}
 		}},
-	{Func: "ipt_do_table", When: iptDrop, Find: iptFinding("iptables")},
-	{Func: "ip6t_do_table", When: iptDrop, Find: iptFinding("ip6tables")},
-	{Probe: event.NetDevXmit, When: func(e event.Event) bool { return e.Ret != 0 },
+	{Code: "nf.rule_drop", Func: "ipt_do_table", When: iptDrop, Find: iptFinding("iptables")},
+	{Code: "nf.rule_drop", Func: "ip6t_do_table", When: iptDrop, Find: iptFinding("ip6tables")},
+	{Code: "dev.xmit_error", Probe: event.NetDevXmit, When: func(e event.Event) bool { return e.Ret != 0 },
 		Find: func(e event.Event, ctx Context) Finding {
 			return Finding{Level: Warn, Message: fmt.Sprintf("the driver of %s did not take the packet (rc %d)", orWord(e.Ifname, "the device"), e.Ret),
 				Advice: "the device queue is busy or the device is down"}
@@ -292,7 +332,54 @@ var storyRules = []StoryRule{
 	hookBlameRule,
 	netfilterRule,
 	forwardingOffRule,
+	icmpCauseRule,
 	inFlightRule,
+}
+
+// icmpCauseRule says why the kernel sent an ICMP error, from the rest of
+// the story: host unreachable after a neighbour failure is the next hop's
+// silence; "administratively prohibited" comes from a firewall (the story has a netfilter
+// drop) or the routing (the packet died at the routing decision, or a
+// route lookup returned -EACCES).
+func icmpCauseRule(s *track.Story, ctx Context, a *Analysis) []Finding {
+	d, dropped := s.Drop()
+	route := false
+	for _, e := range s.Events {
+		if (e.Probe == event.FibTableLookup || e.Probe == event.Fib6TableLookup) && e.Facts.Route.Err == -13 {
+			route = true
+		}
+	}
+	firewall := dropped && d.Reason == "NETFILTER_DROP"
+	if dropped && !firewall && (strings.HasPrefix(d.Location, "ip_error+") || strings.HasPrefix(d.Location, "ip6_pkt_drop") ||
+		strings.HasPrefix(d.Location, "ip6_pkt_prohibit")) {
+		route = true
+	}
+	for i := range a.Findings {
+		f := &a.Findings[i]
+		if f.Probe != "icmp_send" || f.Event < 0 {
+			continue
+		}
+		e := s.Events[f.Event]
+		e.Netns = f.Netns
+		if c := e.Facts.ICMP; c.Type == 3 && c.Code == 1 && dropped && strings.HasPrefix(d.Reason, "NEIGH_") {
+			// The kernel's own answer to a failed neighbour resolution.
+			f.Level = Warn
+			f.Message += ": the next hop did not answer ARP/ND"
+			f.Advice = fill("the next hop for {daddr} does not answer ARP/ND on {dev}: check it is up and on that link (`ip neigh show dev {dev}` in netns {netns})", d, ctx)
+			continue
+		}
+		if c := e.Facts.ICMP; c.Type != 3 || (c.Code != 9 && c.Code != 10 && c.Code != 13) {
+			continue
+		}
+		switch {
+		case firewall:
+			f.Advice = fill("a firewall rule rejects it in netns {netns}: look for `reject` rules (`nft -a list ruleset`, `iptables-save`)", e, ctx)
+		case route && !firewall:
+			f.Message += ": the routing refuses it (a prohibit route or policy rule)"
+			f.Advice = fill("find the prohibit route or rule in netns {netns}: `ip rule show`, `ip route get {daddr} from {saddr} iif {dev}`, `ip route show table all type prohibit`; delete it if the packet should pass", e, ctx)
+		}
+	}
+	return nil
 }
 
 // natRule: addresses or ports change along the way.
@@ -321,7 +408,8 @@ func natRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 				if ns == 0 {
 					ns = prev.Netns
 				}
-				out = append(out, Finding{Level: Info, Event: i, Probe: e.Name, Group: e.Group, Netns: ns,
+				out = append(out, Finding{Level: Info, Code: "nat", Event: i, Probe: e.Name, Group: e.Group, Netns: ns,
+					Evidence: []string{Describe(*prev, ctx), Describe(*e, ctx)},
 					Message: fmt.Sprintf("NAT (%s) between %s and %s: %s became %s",
 						strings.Join(kinds, ", "), where(*prev), where(*e), p, q),
 					Advice: "addresses were rewritten (DNAT/SNAT or masquerade): filter on either form, and check the NAT rules (`nft list ruleset`, `iptables -t nat -S`, `conntrack -L`)"})
@@ -342,30 +430,34 @@ func where(e event.Event) string {
 	return fmt.Sprintf("netfilter %s %s (after priority %d)", h.Family, h.Hook, h.Priority)
 }
 
-// forwardRule: received on one device and sent out another in the same
-// namespace, the packet was routed through.
+// forwardRule: the path's routed and bridged steps, each in its own words:
+// a bridged packet is never said to be forwarded by routing.
 func forwardRule(s *track.Story, ctx Context, a *Analysis) []Finding {
-	for i, e := range s.Events {
-		if e.Probe != event.NetifReceiveSkb {
+	var out []Finding
+	for _, st := range a.Path.Steps {
+		if st.Kind != path.Routed && st.Kind != path.Bridged || st.OutDev == "" {
 			continue
 		}
-		for j := i + 1; j < len(s.Events); j++ {
-			o := s.Events[j]
-			if o.Probe == event.NetDevQueue && o.Netns == e.Netns && o.Ifname != e.Ifname {
-				return []Finding{{Level: Info, Event: j, Probe: o.Name, Group: o.Group, Netns: o.Netns,
-					Message: fmt.Sprintf("forwarded in netns %s from %s to %s", ctx.ns(e.Netns), e.Ifname, o.Ifname)}}
-			}
+		e := s.Events[st.Event]
+		msg := fmt.Sprintf("routed (forwarded) in netns %s from %s to %s", ctx.ns(st.Netns), st.Dev, st.OutDev)
+		code := "path.routed"
+		if st.Kind == path.Bridged {
+			code = "path.bridged"
+			msg = fmt.Sprintf("bridged in netns %s by %s from port %s to %s", ctx.ns(st.Netns), orWord(st.Bridge, "a bridge"), st.Dev, st.OutDev)
 		}
+		out = append(out, Finding{Level: Info, Code: code, Event: st.Event, Probe: e.Name, Group: e.Group, Netns: st.Netns,
+			Message: msg, Evidence: []string{Describe(e, ctx), "path: " + a.PathText}})
 	}
-	return nil
+	return out
 }
 
 // deliveredRule: the data reached a process.
 func deliveredRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 	for i, e := range s.Events {
 		if e.Probe == event.SkbCopyDatagramIovec {
-			return []Finding{{Level: Info, Event: i, Probe: e.Name, Group: e.Group, Netns: e.Netns,
-				Message: fmt.Sprintf("delivered to process %s (pid %d) in netns %s", e.Comm, e.PID, ctx.ns(e.Netns))}}
+			return []Finding{{Level: Info, Code: "path.delivered", Event: i, Probe: e.Name, Group: e.Group, Netns: e.Netns,
+				Evidence: []string{Describe(e, ctx)},
+				Message:  fmt.Sprintf("delivered to process %s (pid %d) in netns %s", e.Comm, e.PID, ctx.ns(e.Netns))}}
 		}
 	}
 	return nil
@@ -407,8 +499,23 @@ func netfilterRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 			continue
 		}
 		f.Family, f.Table, f.Chain = hit.Family, hit.Table, hit.Chain
+		if f.Hook != "" && !sameFamily(hit.Family, strings.Fields(f.Hook)[0]) {
+			// The observers watched another family's hook than the
+			// one whose table took the packet: theirs is not the hook.
+			for k, ev := range f.Evidence {
+				if strings.HasPrefix(ev, "netfilter observers") {
+					f.Evidence[k] = fmt.Sprintf("netfilter observers in netns %s: the last one the packet passed was at %s, a hook of another family than the table that dropped it (%s): not where it was dropped", ctx.ns(d.Netns), f.Hook, hit.Family)
+				}
+			}
+			f.Hook, f.Blamed = hit.Family, ""
+		} else if f.Hook == "" {
+			f.Hook = hit.Family
+		}
 		where := fmt.Sprintf("table %s %s, chain %s", hit.Family, hit.Table, hit.Chain)
+		f.Evidence = append(f.Evidence, fmt.Sprintf("rule trace in netns %s: %s, handle %d, verdict %s%s",
+			ctx.ns(hit.Netns), where, hit.Handle, hit.Verdict, map[bool]string{true: " (chain policy)"}[hit.Policy]))
 		if hit.Policy {
+			f.Code = "nf.policy_drop"
 			f.Rule = "policy drop"
 			f.Message = fmt.Sprintf("dropped by the policy of chain %s (%s): no rule accepted it", hit.Chain, where)
 			f.Advice = fmt.Sprintf("add a rule that accepts it to %s, or change the policy (netns %s)", where, ctx.ns(d.Netns))
@@ -420,14 +527,24 @@ func netfilterRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 		}
 		f.Message = fmt.Sprintf("dropped by rule `%s` (%s, handle %d)", f.Rule, where, hit.Handle)
 		if iptablesTable(hit) {
-			f.Advice = fmt.Sprintf("an iptables rule: list it with `iptables -t %s -S %s` in netns %s and delete or change it",
-				Shell(hit.Table), Shell(hit.Chain), ctx.ns(d.Netns))
+			cmd := "iptables"
+			if hit.Family == "ip6" {
+				cmd = "ip6tables"
+			}
+			f.Advice = fmt.Sprintf("an %s rule: list it with `%s -t %s -S %s` in netns %s and delete or change it",
+				cmd, cmd, Shell(hit.Table), Shell(hit.Chain), ctx.ns(d.Netns))
 		} else {
 			f.Advice = fmt.Sprintf("delete or change it: `nft delete rule %s %s %s handle %d` in netns %s",
 				Shell(hit.Family), Shell(NftName(hit.Table)), Shell(NftName(hit.Chain)), hit.Handle, ctx.ns(d.Netns))
 		}
 	}
 	return nil
+}
+
+// sameFamily reports whether a table of family table can run at a hook of
+// family hook: the same, or inet at an ip or ip6 hook.
+func sameFamily(table, hook string) bool {
+	return table == hook || (table == "inet" && (hook == "ip" || hook == "ip6"))
 }
 
 // iptablesTable reports whether a rule hit is in a table iptables-nft made.
@@ -453,28 +570,58 @@ func samePacket(a, b event.Packet) bool {
 	return true
 }
 
-// forwardingOffRule: a packet not for this namespace died in it while
-// forwarding is off there.
+// forwardingOffRule: a packet that arrived on a device of a namespace, was
+// not for it, and died where the kernel routes it, while forwarding is off
+// there. It does not fire for a packet the namespace sent itself, for one
+// a bridge switched (see internal/path), for one addressed to the
+// namespace, or for a drop somewhere other than the routing decision.
 func forwardingOffRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 	d, ok := s.Drop()
-	if !ok || ctx.Host == nil || !d.Packet.Dst.IsValid() {
+	if !ok || ctx.Host == nil || !d.Packet.Dst.IsValid() || !routingDrop(d) {
+		return nil
+	}
+	dev := a.Path.ArrivedOn(d.Netns)
+	if dev == "" {
 		return nil
 	}
 	local, ok := ctx.Host.IsLocal(d.Netns, d.Packet.Dst)
-	if !ok || local {
+	if !ok || local || d.Packet.Dst.IsMulticast() {
 		return nil
 	}
-	on, ok := ctx.Host.Forwarding(d.Netns, d.Packet.Family, d.Ifname)
+	on, ok := ctx.Host.Forwarding(d.Netns, d.Packet.Family, dev)
 	if !ok || on {
 		return nil
 	}
 	v := "net.ipv4.ip_forward=1"
+	key := "net.ipv4.conf." + dev + ".forwarding"
 	if d.Packet.Family == 6 {
 		v = "net.ipv6.conf.all.forwarding=1"
+		key = "net.ipv6.conf.all.forwarding"
 	}
-	return []Finding{{Level: Error, Event: len(s.Events) - 1, Probe: d.Name, Group: d.Group, Netns: d.Netns,
-		Message: fmt.Sprintf("forwarding is disabled in netns %s, and %s is not one of its addresses: it will not route the packet", ctx.ns(d.Netns), d.Packet.Dst),
-		Advice:  fmt.Sprintf("enable forwarding: `sysctl -w %s` in netns %s (or send to an address of this host)", v, ctx.ns(d.Netns))}}
+	return []Finding{{Level: Error, Code: "fwd.disabled", Event: len(s.Events) - 1, Probe: d.Name, Group: d.Group, Netns: d.Netns,
+		Message: fmt.Sprintf("forwarding is disabled in netns %s, and %s is not one of its addresses: it will not route the packet it received on %s", ctx.ns(d.Netns), d.Packet.Dst, dev),
+		Advice:  fmt.Sprintf("if netns %s is meant to route it, enable forwarding: `sysctl -w %s`; otherwise send to an address of this host", ctx.ns(d.Netns), v),
+		Evidence: []string{
+			Describe(d, ctx),
+			"path: " + a.PathText,
+			fmt.Sprintf("live check: %s = 0 in netns %s", key, ctx.ns(d.Netns)),
+			fmt.Sprintf("live check: %s is not an address of netns %s", d.Packet.Dst, ctx.ns(d.Netns)),
+		}}}
+}
+
+// routingDrop reports whether a drop happened at the kernel's routing
+// decision for a received packet: where forwarding being off kills it.
+func routingDrop(d event.Event) bool {
+	switch d.Reason {
+	case "IP_INADDRERRORS", "IP_INNOROUTES":
+		return true
+	}
+	for _, fn := range []string{"ip_error+", "ip6_forward+", "ip_forward+", "ip6_pkt_drop+", "ip_route_input"} {
+		if strings.HasPrefix(d.Location, fn) {
+			return true
+		}
+	}
+	return false
 }
 
 // inFlightRule: the story ended without the kernel freeing the skb.
@@ -483,7 +630,7 @@ func inFlightRule(s *track.Story, ctx Context, a *Analysis) []Finding {
 		return nil
 	}
 	last := s.Events[len(s.Events)-1]
-	return []Finding{{Level: Info, Event: -1,
+	return []Finding{{Level: Info, Code: "path.in_flight", Event: -1, Evidence: []string{Describe(last, ctx)},
 		Message: fmt.Sprintf("not freed while traced: last seen at %s in netns %s (queued, or freed where no tracepoint sees it)", last.Name, ctx.ns(last.Netns))}}
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/skbtrail/skbtrail/internal/filter"
 	"github.com/skbtrail/skbtrail/internal/host"
 	"github.com/skbtrail/skbtrail/internal/limits"
+	"github.com/skbtrail/skbtrail/internal/live"
 	"github.com/skbtrail/skbtrail/internal/names"
 	"github.com/skbtrail/skbtrail/internal/netns"
 	"github.com/skbtrail/skbtrail/internal/nfhooks"
@@ -94,6 +95,8 @@ type queued struct {
 func New(ctx context.Context, f filter.Filter, opts Options, log io.Writer, sess *probe.Session) (*Diagnoser, error) {
 	d := &Diagnoser{names: netns.Names(), spaces: tracedNamespaces(f), who: opts.Names}
 	d.ctx.Host = host.Host{}
+	d.ctx.Links = host.Host{}
+	d.ctx.Live = live.New()
 	d.ctx.Netns = d.nsName
 	if d.who != nil {
 		d.ctx.Enter = func(ino uint32) string { return d.who.Who(ino).Enter() }
@@ -182,6 +185,9 @@ func (d *Diagnoser) observe(f filter.Filter, log io.Writer, sess *probe.Session)
 // "4026532281 (netns blue)", "4026532281 (host)", or, without a resolver,
 // "4026532281 (blue)".
 func (d *Diagnoser) nsName(inode uint32) string {
+	if inode == 0 {
+		return "(unknown)"
+	}
 	if d.who != nil {
 		if w := d.who.Who(inode); w.Known() {
 			return fmt.Sprintf("%d (%s)", inode, w.Short())
@@ -196,7 +202,17 @@ func (d *Diagnoser) nsName(inode uint32) string {
 	if ok {
 		return fmt.Sprintf("%d (%s)", inode, name)
 	}
+	if inode != 0 && inode == initNetns() {
+		return fmt.Sprintf("%d (the host's namespace)", inode)
+	}
 	return fmt.Sprint(inode)
+}
+
+// initNetns is the inode of the host's (init) network namespace: the one
+// of process 1.
+func initNetns() uint32 {
+	n, _ := netns.Inode("/proc/1/ns/net")
+	return n
 }
 
 // Add queues a finished story for analysis. A lone skb-less event that

@@ -21,6 +21,44 @@ type Route struct {
 	Table uint32
 	Err   int32
 	Oif   uint32 // 0 when unknown
+	Type  uint8  // fib6_table_lookup: the route's type (RTN_*), RouteNone when none was found
+}
+
+// RouteNone is the Type of an IPv6 lookup that found no route.
+const RouteNone = 0xff
+
+// Route types (RTN_*) that refuse a packet.
+const (
+	RouteBlackhole   = 6
+	RouteUnreachable = 7
+	RouteProhibit    = 8
+)
+
+// TypeErr is the error an IPv6 route of this type gives, as IPv4's lookup
+// reports it (0 for a route that leads somewhere): -EINVAL blackhole,
+// -EHOSTUNREACH unreachable, -EACCES prohibit.
+func (r Route) TypeErr() int32 {
+	switch r.Type {
+	case RouteBlackhole:
+		return -22
+	case RouteUnreachable:
+		return -113
+	case RouteProhibit:
+		return -13
+	}
+	// RouteNone: no route in this table; IPv6 goes on to the next table
+	// (local, then main), so it is no failure by itself.
+	return 0
+}
+
+// TypeName names the route type as ip-route does.
+func (r Route) TypeName() string {
+	names := map[uint8]string{1: "unicast", 2: "local", 3: "broadcast", 4: "anycast", 5: "multicast",
+		RouteBlackhole: "blackhole", RouteUnreachable: "unreachable", RouteProhibit: "prohibit", 9: "throw", RouteNone: "none"}
+	if n, ok := names[r.Type]; ok {
+		return n
+	}
+	return fmt.Sprintf("type%d", r.Type)
 }
 
 // ICMPError is an ICMP error message: type and code.
@@ -75,6 +113,9 @@ func (e *Event) Fields() []Field {
 		add("icmp_error", f.ICMP.Name(e.Packet.Family))
 		add("error_type", uint32(f.ICMP.Type))
 		add("error_code", uint32(f.ICMP.Code))
+	case Fib6TableLookup:
+		add("table", f.Route.Table)
+		add("route_type", f.Route.TypeName())
 	case FibTableLookup:
 		add("table", f.Route.Table)
 		add("err", e.Ret)

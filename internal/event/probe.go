@@ -31,6 +31,7 @@ const (
 	UDPFailQueueRcvSkb
 	NFObserve // the netfilter observer (internal/probe/netfilter)
 	// Tracepoints added later go here, in the order of bpf/skbtrail.h.
+	Fib6TableLookup
 	probeMax
 )
 
@@ -63,6 +64,7 @@ var probeNames = [probeMax]string{
 	SockRcvqueueFull:     "sock_rcvqueue_full",
 	UDPFailQueueRcvSkb:   "udp_fail_queue_rcv_skb",
 	NFObserve:            "nf_observe",
+	Fib6TableLookup:      "fib6_table_lookup",
 }
 
 // String is the probe's name: the tracepoint's ("kfree_skb"), "nf_observe",

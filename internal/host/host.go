@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -72,6 +73,56 @@ func (Host) RPFilter(ns uint32, ifname string) (mode int, ok bool) {
 	}
 	return max(all, dev), ok1 && ok2
 }
+
+// Bridge returns the bridge that ifname is a port of in the namespace, ok
+// false when it is no bridge port or it cannot tell. Answers are cached.
+func (Host) Bridge(ns uint32, ifname string) (bridge string, ok bool) {
+	key := bridgeKey{ns, ifname}
+	bridgeMu.Lock()
+	if b, hit := bridges[key]; hit {
+		bridgeMu.Unlock()
+		return b, b != ""
+	}
+	bridgeMu.Unlock()
+	path := netns.Path(ns)
+	if ns != 0 && path == "" && ns != netns.Current() {
+		return "", false
+	}
+	err := netns.Do(path, func() error {
+		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		l, err := h.LinkByName(ifname)
+		if err != nil {
+			return err
+		}
+		if m := l.Attrs().MasterIndex; m != 0 {
+			if ml, err := h.LinkByIndex(m); err == nil && ml.Type() == "bridge" {
+				bridge = ml.Attrs().Name
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return "", false
+	}
+	bridgeMu.Lock()
+	bridges[key] = bridge
+	bridgeMu.Unlock()
+	return bridge, bridge != ""
+}
+
+type bridgeKey struct {
+	ns  uint32
+	dev string
+}
+
+var (
+	bridgeMu sync.Mutex
+	bridges  = map[bridgeKey]string{}
+)
 
 // IsLocal reports whether addr is assigned to an interface of the
 // namespace (or is a loopback address).

@@ -13,6 +13,9 @@ import (
 func (t *Text) Analysis(a *diag.Analysis) error {
 	t.story(a.Story, a.Levels)
 	fmt.Fprintln(t.w, "---------------------------- ANALYSIS RESULT ----------------------------")
+	if a.PathText != "" {
+		fmt.Fprintf(t.w, "path: %s\n", a.PathText)
+	}
 	if len(a.Findings) == 0 {
 		fmt.Fprintln(t.w, "no problem found")
 	}
@@ -25,6 +28,7 @@ func (t *Text) Analysis(a *diag.Analysis) error {
 			where += " in " + w.Short()
 		}
 		fmt.Fprintf(t.w, "[%d] %-5s (%s) %s\n", i+1, f.Level, where, f.Message)
+		fmt.Fprintf(t.w, "    code:     %s\n", f.Code)
 		if f.Location != "" {
 			fmt.Fprintf(t.w, "    location: %s\n", f.Location)
 		}
@@ -34,8 +38,8 @@ func (t *Text) Analysis(a *diag.Analysis) error {
 		if f.Table != "" {
 			fmt.Fprintf(t.w, "    netfilter: %s\n", nfWhere(f))
 		}
-		for _, d := range f.Details {
-			fmt.Fprintf(t.w, "    - %s\n", d)
+		for _, e := range f.Evidence {
+			fmt.Fprintf(t.w, "    evidence: %s\n", e)
 		}
 		if f.Advice != "" {
 			fmt.Fprintf(t.w, "    advice:   %s\n", f.Advice)
@@ -81,7 +85,7 @@ func (j *JSON) Analysis(a *diag.Analysis) error {
 	}
 	findings := make([]ordered, 0, len(a.Findings))
 	for _, f := range a.Findings {
-		o := ordered{{"level", f.Level}, {"message", f.Message}, {"advice", f.Advice}}
+		o := ordered{{"level", f.Level}, {"code", f.Code}, {"message", f.Message}, {"advice", f.Advice}}
 		if f.Probe != "" {
 			o = append(o, field{"probe", f.Probe}, field{"group", f.Group})
 		}
@@ -98,12 +102,10 @@ func (j *JSON) Analysis(a *diag.Analysis) error {
 					field{"container", w.Container})
 			}
 		}
-		if len(f.Details) > 0 {
-			o = append(o, field{"details", f.Details})
-		}
+		o = append(o, field{"evidence", f.Evidence})
 		findings = append(findings, o)
 	}
-	rec := ordered{{"type", "analysis"}, {"skb", skbString(a.Story.Skb)}, {"level", a.Worst()}, {"findings", findings}}
+	rec := ordered{{"type", "analysis"}, {"skb", skbString(a.Story.Skb)}, {"level", a.Worst()}, {"path", a.PathText}, {"findings", findings}}
 	if err := j.writeValue(rec); err != nil {
 		return err
 	}

@@ -198,6 +198,43 @@ TRACEPOINT(fib_table_lookup)
 	return report(&h, &p);
 }
 
+/*
+ * fib6_table_lookup(net, res, table, flp): an IPv6 route lookup, matched by
+ * its flow like fib_table_lookup. aux is the table, aux2 the route type
+ * (RTN_*), or 0xff when the lookup found no route (the null entry).
+ */
+TRACEPOINT(fib6_table_lookup)
+{
+	const struct net *net = (const struct net *)ctx[0];
+	const struct fib6_result *res = (const struct fib6_result *)ctx[1];
+	const struct fib6_table *table = (const struct fib6_table *)ctx[2];
+	const struct flowi6 *fl = (const struct flowi6 *)ctx[3];
+	const struct fib6_nh *nh;
+	struct pkt p = {};
+	struct hit h = {
+		.probe = PROBE_FIB6_TABLE_LOOKUP,
+		.flow = 1,
+	};
+
+	p.family = 6;
+	p.l4 = BPF_CORE_READ(fl, __fl_common.flowic_proto);
+	BPF_CORE_READ_INTO(&p.saddr, fl, saddr);
+	BPF_CORE_READ_INTO(&p.daddr, fl, daddr);
+	if (p.l4 == IPPROTO_TCP || p.l4 == IPPROTO_UDP) {
+		p.sport = bpf_ntohs(BPF_CORE_READ(fl, uli.ports.sport));
+		p.dport = bpf_ntohs(BPF_CORE_READ(fl, uli.ports.dport));
+	}
+	if (table)
+		h.aux = BPF_CORE_READ(table, tb6_id);
+	h.aux2 = BPF_CORE_READ(res, fib6_type);
+	if (BPF_CORE_READ(res, f6i) == BPF_CORE_READ(net, ipv6.fib6_null_entry))
+		h.aux2 = 0xff;
+	nh = BPF_CORE_READ(res, nh);
+	if (nh)
+		h.dev = BPF_CORE_READ(nh, nh_common.nhc_dev);
+	return report(&h, &p);
+}
+
 /* tcp_send_reset(sk, skb[, reason]): skb is the packet being answered. */
 TRACEPOINT(tcp_send_reset)
 {

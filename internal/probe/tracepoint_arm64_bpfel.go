@@ -109,7 +109,8 @@ const (
 	tracepointProbeIdPROBE_SOCK_RCVQUEUE_FULL      tracepointProbeId = 18
 	tracepointProbeIdPROBE_UDP_FAIL_QUEUE_RCV_SKB  tracepointProbeId = 19
 	tracepointProbeIdPROBE_NF_OBSERVE              tracepointProbeId = 20
-	tracepointProbeIdPROBE_MAX                     tracepointProbeId = 21
+	tracepointProbeIdPROBE_FIB6TABLE_LOOKUP        tracepointProbeId = 21
+	tracepointProbeIdPROBE_MAX                     tracepointProbeId = 22
 )
 
 // Names of all BPF objects in the ELF.
@@ -120,6 +121,7 @@ const (
 	tracepointMapFollowed                   = "followed"
 	tracepointMapLost                       = "lost"
 	tracepointProgRawTpConsumeSkb           = "raw_tp_consume_skb"
+	tracepointProgRawTpFib6TableLookup      = "raw_tp_fib6_table_lookup"
 	tracepointProgRawTpFibTableLookup       = "raw_tp_fib_table_lookup"
 	tracepointProgRawTpIcmpSend             = "raw_tp_icmp_send"
 	tracepointProgRawTpKfreeSkb             = "raw_tp_kfree_skb"
@@ -139,6 +141,7 @@ const (
 	tracepointProgRawTpTcpSendReset         = "raw_tp_tcp_send_reset"
 	tracepointProgRawTpUdpFailQueueRcvSkb   = "raw_tp_udp_fail_queue_rcv_skb"
 	tracepointProgTpBtfConsumeSkb           = "tp_btf_consume_skb"
+	tracepointProgTpBtfFib6TableLookup      = "tp_btf_fib6_table_lookup"
 	tracepointProgTpBtfFibTableLookup       = "tp_btf_fib_table_lookup"
 	tracepointProgTpBtfIcmpSend             = "tp_btf_icmp_send"
 	tracepointProgTpBtfKfreeSkb             = "tp_btf_kfree_skb"
@@ -208,6 +211,7 @@ type tracepointSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type tracepointProgramSpecs struct {
 	RawTpConsumeSkb           *ebpf.ProgramSpec `ebpf:"raw_tp_consume_skb"`
+	RawTpFib6TableLookup      *ebpf.ProgramSpec `ebpf:"raw_tp_fib6_table_lookup"`
 	RawTpFibTableLookup       *ebpf.ProgramSpec `ebpf:"raw_tp_fib_table_lookup"`
 	RawTpIcmpSend             *ebpf.ProgramSpec `ebpf:"raw_tp_icmp_send"`
 	RawTpKfreeSkb             *ebpf.ProgramSpec `ebpf:"raw_tp_kfree_skb"`
@@ -227,6 +231,7 @@ type tracepointProgramSpecs struct {
 	RawTpTcpSendReset         *ebpf.ProgramSpec `ebpf:"raw_tp_tcp_send_reset"`
 	RawTpUdpFailQueueRcvSkb   *ebpf.ProgramSpec `ebpf:"raw_tp_udp_fail_queue_rcv_skb"`
 	TpBtfConsumeSkb           *ebpf.ProgramSpec `ebpf:"tp_btf_consume_skb"`
+	TpBtfFib6TableLookup      *ebpf.ProgramSpec `ebpf:"tp_btf_fib6_table_lookup"`
 	TpBtfFibTableLookup       *ebpf.ProgramSpec `ebpf:"tp_btf_fib_table_lookup"`
 	TpBtfIcmpSend             *ebpf.ProgramSpec `ebpf:"tp_btf_icmp_send"`
 	TpBtfKfreeSkb             *ebpf.ProgramSpec `ebpf:"tp_btf_kfree_skb"`
@@ -318,6 +323,7 @@ type tracepointVariables struct {
 // It can be passed to loadTracepointObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tracepointPrograms struct {
 	RawTpConsumeSkb           *ebpf.Program `ebpf:"raw_tp_consume_skb"`
+	RawTpFib6TableLookup      *ebpf.Program `ebpf:"raw_tp_fib6_table_lookup"`
 	RawTpFibTableLookup       *ebpf.Program `ebpf:"raw_tp_fib_table_lookup"`
 	RawTpIcmpSend             *ebpf.Program `ebpf:"raw_tp_icmp_send"`
 	RawTpKfreeSkb             *ebpf.Program `ebpf:"raw_tp_kfree_skb"`
@@ -337,6 +343,7 @@ type tracepointPrograms struct {
 	RawTpTcpSendReset         *ebpf.Program `ebpf:"raw_tp_tcp_send_reset"`
 	RawTpUdpFailQueueRcvSkb   *ebpf.Program `ebpf:"raw_tp_udp_fail_queue_rcv_skb"`
 	TpBtfConsumeSkb           *ebpf.Program `ebpf:"tp_btf_consume_skb"`
+	TpBtfFib6TableLookup      *ebpf.Program `ebpf:"tp_btf_fib6_table_lookup"`
 	TpBtfFibTableLookup       *ebpf.Program `ebpf:"tp_btf_fib_table_lookup"`
 	TpBtfIcmpSend             *ebpf.Program `ebpf:"tp_btf_icmp_send"`
 	TpBtfKfreeSkb             *ebpf.Program `ebpf:"tp_btf_kfree_skb"`
@@ -360,6 +367,7 @@ type tracepointPrograms struct {
 func (p *tracepointPrograms) Close() error {
 	return _TracepointClose(
 		p.RawTpConsumeSkb,
+		p.RawTpFib6TableLookup,
 		p.RawTpFibTableLookup,
 		p.RawTpIcmpSend,
 		p.RawTpKfreeSkb,
@@ -379,6 +387,7 @@ func (p *tracepointPrograms) Close() error {
 		p.RawTpTcpSendReset,
 		p.RawTpUdpFailQueueRcvSkb,
 		p.TpBtfConsumeSkb,
+		p.TpBtfFib6TableLookup,
 		p.TpBtfFibTableLookup,
 		p.TpBtfIcmpSend,
 		p.TpBtfKfreeSkb,

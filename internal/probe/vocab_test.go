@@ -64,6 +64,7 @@ func TestProbeIDs(t *testing.T) {
 		event.SockRcvqueueFull:     uint32(tracepointProbeIdPROBE_SOCK_RCVQUEUE_FULL),
 		event.UDPFailQueueRcvSkb:   uint32(tracepointProbeIdPROBE_UDP_FAIL_QUEUE_RCV_SKB),
 		event.NFObserve:            uint32(tracepointProbeIdPROBE_NF_OBSERVE),
+		event.Fib6TableLookup:      uint32(tracepointProbeIdPROBE_FIB6TABLE_LOOKUP),
 	}
 	if got, want := len(ids), len(event.Tracepoints())+1; got != want {
 		t.Errorf("%d ids checked, the vocabulary has %d", got, want)
@@ -73,7 +74,7 @@ func TestProbeIDs(t *testing.T) {
 			t.Errorf("%s: vocabulary id %d, BPF id %d", p, uint32(p), bpf)
 		}
 	}
-	if n := uint32(tracepointProbeIdPROBE_MAX); n != uint32(event.NFObserve)+1 {
-		t.Errorf("bpf/skbtrail.h has %d probe ids, the vocabulary %d", n-1, event.NFObserve)
+	if n := uint32(tracepointProbeIdPROBE_MAX); n != uint32(len(ids))+1 {
+		t.Errorf("bpf/skbtrail.h has %d probe ids, the vocabulary %d", n-1, len(ids))
 	}
 }

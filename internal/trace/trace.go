@@ -283,7 +283,7 @@ func (r *runner) handle(raw []byte) {
 		for _, c := range r.tr.Claimed() {
 			r.check(r.cfg.Out.Event(c))
 		}
-		if e.Skb != 0 || e.Probe != event.FibTableLookup {
+		if e.Skb != 0 || (e.Probe != event.FibTableLookup && e.Probe != event.Fib6TableLookup) {
 			r.check(r.cfg.Out.Event(e))
 		}
 	}

@@ -118,7 +118,7 @@ func (t *Tracker) Add(e event.Event) []*Story {
 			t.claimed = append(t.claimed, e)
 			return nil
 		}
-		if e.Probe == event.FibTableLookup {
+		if e.Probe == event.FibTableLookup || e.Probe == event.Fib6TableLookup {
 			// Output routes are looked up before the skb exists:
 			// wait for the packet. One that no traced packet
 			// claims is not shown: the kernel matched it loosely

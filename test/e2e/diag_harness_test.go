@@ -41,7 +41,8 @@ type finding struct {
 	Rule     string   `json:"rule"`
 	Blamed   string   `json:"blamed"`
 	Netns    uint64   `json:"netns"`
-	Details  []string `json:"details"`
+	Code     string   `json:"code"`
+	Evidence []string `json:"evidence"`
 }
 
 func (f finding) String() string {
@@ -77,6 +78,9 @@ func parseDiag(t *testing.T, stdout, stderr string) diagRun {
 		for _, f := range a.Findings {
 			if !validLevel(f.Level) || f.Message == "" {
 				t.Errorf("--json stdout line %d: finding without a valid level or a message: %s", i+1, f)
+			}
+			if f.Code == "" || len(f.Evidence) == 0 {
+				t.Errorf("--json stdout line %d: finding without a code or evidence: %s", i+1, f)
 			}
 		}
 		r.analyses = append(r.analyses, a)

@@ -177,6 +177,7 @@ func TestDiagNoRoute(t *testing.T) {
 		has("advice", f.Advice, "ip route get "+r.Unrouted).
 		netns(r.InoR, r.R).
 		done(d)
+	d.mustNotClaim(t, "R forwards and has no route", "forwarding is disabled", "ip_forward=1`", "firewall", "blackhole", "prohibit")
 }
 
 // Scenario 4: R does not forward (net.ipv4.ip_forward=0). This kernel drops
@@ -201,11 +202,12 @@ func TestDiagForwardingDisabled(t *testing.T) {
 		match("location", f.Location, regexp.MustCompile(`^ip_error\+0x`)).
 		netns(r.InoR, r.R)
 	if haveReasons {
-		c.eq("level", f.Level, "error").has("advice", f.Advice, "net.ipv4.ip_forward=1")
+		c.eq("level", f.Level, "error").has("advice", f.Advice, "ip route get "+r.B4)
 	} else {
 		c.unexplained("ip_error")
 	}
 	c.done(d)
+	d.mustNotClaim(t, "R is a router with forwarding off", "firewall", "netfilter", "bridge", "blackhole", "prohibit")
 }
 
 // Scenario 5: a UDP datagram to a port nobody listens on. B drops it
@@ -254,7 +256,7 @@ func TestDiagUDPClosedPort(t *testing.T) {
 	}
 	if counters == nil {
 		t.Errorf("no counters finding in the analysis of the dropped datagram:\n%s", d.dump())
-	} else if details := strings.Join(counters.Details, "\n"); !strings.Contains(details, "Udp NoPorts +1 in netns "+strconv.FormatUint(p.InoB, 10)) {
+	} else if details := strings.Join(counters.Evidence, "\n"); !strings.Contains(details, "Udp NoPorts +1 in netns "+strconv.FormatUint(p.InoB, 10)) {
 		t.Errorf("the counters finding does not cite Udp NoPorts +1 in B (%d):\n%s", p.InoB, details)
 	}
 }
@@ -310,11 +312,13 @@ func TestDiagRPFilter(t *testing.T) {
 	if haveReasons {
 		c.eq("level", f.Level, "error").
 			has("message", f.Message, "reverse path filter", p.A4, p.IfB).
-			has("advice", f.Advice, "net.ipv4.conf."+p.IfB+".rp_filter=2", p.B)
+			has("advice", f.Advice, "net.ipv4.conf."+p.IfB+".rp_filter=2", p.B).
+			has("evidence", strings.Join(f.Evidence, "\n"), "live check", "net.ipv4.conf.all.rp_filter=1")
 	} else {
 		c.unexplained("ip_rcv_finish_core")
 	}
 	c.done(d)
+	d.mustNotClaim(t, "B receives for itself", "forwarding", "ip_forward", "firewall")
 }
 
 // Scenario 8: a UDP socket in B with the smallest receive buffer, which
