@@ -110,6 +110,11 @@ func Setup(spec *ebpf.CollectionSpec, kf Filter, opts Options) error {
 	if err := spec.Variables["pcap_filter"].Set(uint8(1)); err != nil {
 		return fmt.Errorf("set pcap_filter: %w", err)
 	}
+	// The expression loads from the copy of the headers: copy as much
+	// as it may read in one go.
+	if err := spec.Variables["hdr_copy"].Set(uint32(pcapfilter.CopySize)); err != nil {
+		return fmt.Errorf("set hdr_copy: %w", err)
+	}
 	for name, p := range spec.Programs {
 		if _, err := pcapfilter.Inject(p, opts.Expr); err != nil {
 			return fmt.Errorf("%s: inject filter expression: %w", name, err)
@@ -327,13 +332,15 @@ func (s *Session) Configure(spec *ebpf.CollectionSpec) error {
 }
 
 // SharedMaps returns the maps every probe source of the session shares (the
-// ring buffer, the followed skbs, the lost-event counter), to pass as
+// ring buffer, the followed skbs, the lost-event counter, the per-CPU
+// state with the skbs that did not match), to pass as
 // MapReplacements when loading another source's collection.
 func (s *Session) SharedMaps() map[string]*ebpf.Map {
 	return map[string]*ebpf.Map{
-		"events":   s.coll.Maps["events"],
-		"followed": s.coll.Maps["followed"],
-		"lost":     s.coll.Maps["lost"],
+		"events":    s.coll.Maps["events"],
+		"followed":  s.coll.Maps["followed"],
+		"lost":      s.coll.Maps["lost"],
+		"cpu_state": s.coll.Maps["cpu_state"],
 	}
 }
 

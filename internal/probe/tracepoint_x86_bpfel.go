@@ -13,6 +13,26 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type tracepointCpuState struct {
+	_  structs.HostLayout
+	No [64]struct {
+		_       structs.HostLayout
+		Skb     uint64
+		Head    uint64
+		Nfct    uint64
+		Key     uint32
+		Gen     uint16
+		Verdict uint8
+		Pad     uint8
+	}
+	Seen    uint64
+	Matched uint64
+	Gen     uint16
+	Depth   uint16
+	Pad     uint32
+	Copy    [2][128]uint8
+}
+
 type tracepointEvent struct {
 	_        structs.HostLayout
 	Ts       uint64
@@ -116,6 +136,7 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	tracepointMapCpuState                   = "cpu_state"
 	tracepointMapEvents                     = "events"
 	tracepointMapFollowed                   = "followed"
 	tracepointMapLost                       = "lost"
@@ -158,6 +179,7 @@ const (
 	tracepointProgTpBtfTcpSendReset         = "tp_btf_tcp_send_reset"
 	tracepointProgTpBtfUdpFailQueueRcvSkb   = "tp_btf_udp_fail_queue_rcv_skb"
 	tracepointVarCfg                        = "cfg"
+	tracepointVarHdrCopy                    = "hdr_copy"
 	tracepointVarPcapFilter                 = "pcap_filter"
 	tracepointVarSnaplen                    = "snaplen"
 	tracepointVarUdpFailSkb                 = "udp_fail_skb"
@@ -251,6 +273,7 @@ type tracepointProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tracepointMapSpecs struct {
+	CpuState *ebpf.MapSpec `ebpf:"cpu_state"`
 	Events   *ebpf.MapSpec `ebpf:"events"`
 	Followed *ebpf.MapSpec `ebpf:"followed"`
 	Lost     *ebpf.MapSpec `ebpf:"lost"`
@@ -261,6 +284,7 @@ type tracepointMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type tracepointVariableSpecs struct {
 	Cfg           *ebpf.VariableSpec `ebpf:"cfg"`
+	HdrCopy       *ebpf.VariableSpec `ebpf:"hdr_copy"`
 	PcapFilter    *ebpf.VariableSpec `ebpf:"pcap_filter"`
 	Snaplen       *ebpf.VariableSpec `ebpf:"snaplen"`
 	UdpFailSkb    *ebpf.VariableSpec `ebpf:"udp_fail_skb"`
@@ -288,6 +312,7 @@ func (o *tracepointObjects) Close() error {
 //
 // It can be passed to loadTracepointObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tracepointMaps struct {
+	CpuState *ebpf.Map `ebpf:"cpu_state"`
 	Events   *ebpf.Map `ebpf:"events"`
 	Followed *ebpf.Map `ebpf:"followed"`
 	Lost     *ebpf.Map `ebpf:"lost"`
@@ -295,6 +320,7 @@ type tracepointMaps struct {
 
 func (m *tracepointMaps) Close() error {
 	return _TracepointClose(
+		m.CpuState,
 		m.Events,
 		m.Followed,
 		m.Lost,
@@ -306,6 +332,7 @@ func (m *tracepointMaps) Close() error {
 // It can be passed to loadTracepointObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tracepointVariables struct {
 	Cfg           *ebpf.Variable `ebpf:"cfg"`
+	HdrCopy       *ebpf.Variable `ebpf:"hdr_copy"`
 	PcapFilter    *ebpf.Variable `ebpf:"pcap_filter"`
 	Snaplen       *ebpf.Variable `ebpf:"snaplen"`
 	UdpFailSkb    *ebpf.Variable `ebpf:"udp_fail_skb"`

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"syscall"
@@ -393,6 +394,50 @@ func TestNetnsDevFilters(t *testing.T) {
 			if e.Netns != c.netns || (c.dev != "" && e.Ifname != c.dev) {
 				t.Errorf("%s: a packet picked up outside netns %d %s: %s", procs[i].name(), c.netns, c.dev, e)
 			}
+		}
+	}
+}
+
+// TestTraceDNAT: a packet that starts to match after a probe said no. B
+// DNATs TCP to its address and port 80 to another of its addresses, port
+// 8080, where a server listens; the filter names only the post-NAT
+// address. The SYN's first probes in B see the pre-NAT destination and
+// reject it; after the DNAT its skb must be looked at again and traced
+// (the probes' "no" memory is keyed by the conntrack entry, which
+// netfilter attaches before NAT rewrites the headers).
+func TestTraceDNAT(t *testing.T) {
+	needBinary(t)
+	t.Parallel()
+	p := newPair(t)
+	p.warm(t)
+	post := fmt.Sprintf("198.%d.%d.7", 18+p.N/256, p.N%256)
+	mustRun(t, "ip", "-n", p.B, "addr", "add", post+"/32", "dev", "lo")
+	mustNS(t, p.B, "nft", "add", "table", "ip", "nat")
+	mustNS(t, p.B, "nft", "add", "chain", "ip", "nat", "prerouting", "{ type nat hook prerouting priority -100; }")
+	mustNS(t, p.B, "nft", "add", "rule", "ip", "nat", "prerouting", "ip", "daddr", p.B4, "tcp", "dport", "80", "dnat", "to", post+":8080")
+	listenTCP(t, p.B, net.JoinHostPort(post, "8080"))
+
+	x := run(t, "--json", "-p", "tcp", "-d", post, "--duration", durArg(5*time.Second))
+	if err := dialTCP(t, p.A, net.JoinHostPort(p.B4, "80")); err != nil {
+		t.Fatalf("connect to %s:80 through the DNAT: %v", p.B4, err)
+	}
+	x.inWindow(5 * time.Second)
+	stdout, stderr := x.waitOK(exitWithin)
+	evs := parseJSON(t, stdout, stderr)
+	var nated []event
+	for _, e := range evs {
+		if e.hasSkb() && sameAddr(e.Daddr, post) && e.Dport == 8080 {
+			nated = append(nated, e)
+		}
+	}
+	if len(nated) == 0 {
+		t.Fatalf("no event of a packet to %s:8080 after the DNAT in B; events:\n%s%s", post, dumpEvents(evs), x.report())
+	}
+	for _, e := range evs {
+		// Before the DNAT the packet did not match: its earlier
+		// events (in A, and B's receive) are not shown.
+		if sameAddr(e.Daddr, p.B4) && e.Dport == 80 {
+			t.Errorf("a pre-NAT event passed the filter: %s", e)
 		}
 	}
 }

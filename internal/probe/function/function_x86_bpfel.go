@@ -13,6 +13,26 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type functionCpuState struct {
+	_  structs.HostLayout
+	No [64]struct {
+		_       structs.HostLayout
+		Skb     uint64
+		Head    uint64
+		Nfct    uint64
+		Key     uint32
+		Gen     uint16
+		Verdict uint8
+		Pad     uint8
+	}
+	Seen    uint64
+	Matched uint64
+	Gen     uint16
+	Depth   uint16
+	Pad     uint32
+	Copy    [2][128]uint8
+}
+
 type functionFilter struct {
 	_     structs.HostLayout
 	Saddr struct {
@@ -72,6 +92,7 @@ type functionRetKey struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	functionMapCpuState          = "cpu_state"
 	functionMapEvents            = "events"
 	functionMapFollowed          = "followed"
 	functionMapLost              = "lost"
@@ -103,6 +124,7 @@ const (
 	functionProgKretprobeClone   = "kretprobe_clone"
 	functionProgKretprobeRet     = "kretprobe_ret"
 	functionVarCfg               = "cfg"
+	functionVarHdrCopy           = "hdr_copy"
 	functionVarPcapFilter        = "pcap_filter"
 	functionVarSnaplen           = "snaplen"
 	functionVarUnusedFuncProbeId = "unused_func_probe_id"
@@ -183,6 +205,7 @@ type functionProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type functionMapSpecs struct {
+	CpuState *ebpf.MapSpec `ebpf:"cpu_state"`
 	Events   *ebpf.MapSpec `ebpf:"events"`
 	Followed *ebpf.MapSpec `ebpf:"followed"`
 	Lost     *ebpf.MapSpec `ebpf:"lost"`
@@ -194,6 +217,7 @@ type functionMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type functionVariableSpecs struct {
 	Cfg               *ebpf.VariableSpec `ebpf:"cfg"`
+	HdrCopy           *ebpf.VariableSpec `ebpf:"hdr_copy"`
 	PcapFilter        *ebpf.VariableSpec `ebpf:"pcap_filter"`
 	Snaplen           *ebpf.VariableSpec `ebpf:"snaplen"`
 	UnusedFuncProbeId *ebpf.VariableSpec `ebpf:"unused_func_probe_id"`
@@ -220,6 +244,7 @@ func (o *functionObjects) Close() error {
 //
 // It can be passed to loadFunctionObjects or ebpf.CollectionSpec.LoadAndAssign.
 type functionMaps struct {
+	CpuState *ebpf.Map `ebpf:"cpu_state"`
 	Events   *ebpf.Map `ebpf:"events"`
 	Followed *ebpf.Map `ebpf:"followed"`
 	Lost     *ebpf.Map `ebpf:"lost"`
@@ -228,6 +253,7 @@ type functionMaps struct {
 
 func (m *functionMaps) Close() error {
 	return _FunctionClose(
+		m.CpuState,
 		m.Events,
 		m.Followed,
 		m.Lost,
@@ -240,6 +266,7 @@ func (m *functionMaps) Close() error {
 // It can be passed to loadFunctionObjects or ebpf.CollectionSpec.LoadAndAssign.
 type functionVariables struct {
 	Cfg               *ebpf.Variable `ebpf:"cfg"`
+	HdrCopy           *ebpf.Variable `ebpf:"hdr_copy"`
 	PcapFilter        *ebpf.Variable `ebpf:"pcap_filter"`
 	Snaplen           *ebpf.Variable `ebpf:"snaplen"`
 	UnusedFuncProbeId *ebpf.Variable `ebpf:"unused_func_probe_id"`

@@ -13,6 +13,26 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type netfilterCpuState struct {
+	_  structs.HostLayout
+	No [64]struct {
+		_       structs.HostLayout
+		Skb     uint64
+		Head    uint64
+		Nfct    uint64
+		Key     uint32
+		Gen     uint16
+		Verdict uint8
+		Pad     uint8
+	}
+	Seen    uint64
+	Matched uint64
+	Gen     uint16
+	Depth   uint16
+	Pad     uint32
+	Copy    [2][128]uint8
+}
+
 type netfilterFilter struct {
 	_     structs.HostLayout
 	Saddr struct {
@@ -50,11 +70,13 @@ type netfilterFilter struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	netfilterMapCpuState   = "cpu_state"
 	netfilterMapEvents     = "events"
 	netfilterMapFollowed   = "followed"
 	netfilterMapLost       = "lost"
 	netfilterProgNfObserve = "nf_observe"
 	netfilterVarCfg        = "cfg"
+	netfilterVarHdrCopy    = "hdr_copy"
 	netfilterVarPcapFilter = "pcap_filter"
 	netfilterVarPriority   = "priority"
 	netfilterVarSnaplen    = "snaplen"
@@ -109,6 +131,7 @@ type netfilterProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type netfilterMapSpecs struct {
+	CpuState *ebpf.MapSpec `ebpf:"cpu_state"`
 	Events   *ebpf.MapSpec `ebpf:"events"`
 	Followed *ebpf.MapSpec `ebpf:"followed"`
 	Lost     *ebpf.MapSpec `ebpf:"lost"`
@@ -119,6 +142,7 @@ type netfilterMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type netfilterVariableSpecs struct {
 	Cfg        *ebpf.VariableSpec `ebpf:"cfg"`
+	HdrCopy    *ebpf.VariableSpec `ebpf:"hdr_copy"`
 	PcapFilter *ebpf.VariableSpec `ebpf:"pcap_filter"`
 	Priority   *ebpf.VariableSpec `ebpf:"priority"`
 	Snaplen    *ebpf.VariableSpec `ebpf:"snaplen"`
@@ -144,6 +168,7 @@ func (o *netfilterObjects) Close() error {
 //
 // It can be passed to loadNetfilterObjects or ebpf.CollectionSpec.LoadAndAssign.
 type netfilterMaps struct {
+	CpuState *ebpf.Map `ebpf:"cpu_state"`
 	Events   *ebpf.Map `ebpf:"events"`
 	Followed *ebpf.Map `ebpf:"followed"`
 	Lost     *ebpf.Map `ebpf:"lost"`
@@ -151,6 +176,7 @@ type netfilterMaps struct {
 
 func (m *netfilterMaps) Close() error {
 	return _NetfilterClose(
+		m.CpuState,
 		m.Events,
 		m.Followed,
 		m.Lost,
@@ -162,6 +188,7 @@ func (m *netfilterMaps) Close() error {
 // It can be passed to loadNetfilterObjects or ebpf.CollectionSpec.LoadAndAssign.
 type netfilterVariables struct {
 	Cfg        *ebpf.Variable `ebpf:"cfg"`
+	HdrCopy    *ebpf.Variable `ebpf:"hdr_copy"`
 	PcapFilter *ebpf.Variable `ebpf:"pcap_filter"`
 	Priority   *ebpf.Variable `ebpf:"priority"`
 	Snaplen    *ebpf.Variable `ebpf:"snaplen"`
