@@ -127,8 +127,7 @@ static __always_inline void parse_l4(const __u8 *b, __u32 n, const __u8 *l3, __u
 	if (off + need <= n && off <= HDR_COPY_MAX - 16) {
 		h = b + off;
 	} else {
-		if (bpf_probe_read_kernel(t, 16, l3 + off) &&
-		    bpf_probe_read_kernel(t, 8, l3 + off) && bpf_probe_read_kernel(t, 4, l3 + off))
+		if (bpf_probe_read_kernel(t, 16, l3 + off))
 			return;
 	}
 	switch (proto) {
@@ -190,14 +189,15 @@ static __always_inline int parse_ipv6(const __u8 *b, __u32 n, const __u8 *l3, st
 		if (next != NEXTHDR_HOP && next != NEXTHDR_ROUTING && next != NEXTHDR_DEST &&
 		    next != NEXTHDR_FRAGMENT)
 			break;
+		/*
+		 * Extension headers are rare: read them from the packet (a
+		 * branch per header between copy and packet would multiply
+		 * the paths the verifier walks).
+		 */
 		off &= 0x3ff;
-		if (off + 4 <= n && off <= HDR_COPY_MAX - 4) {
-			e = b + off;
-		} else {
-			if (bpf_probe_read_kernel(x, 4, l3 + off))
-				return 1;
-			e = x;
-		}
+		if (bpf_probe_read_kernel(x, 4, l3 + off))
+			return 1;
+		e = x;
 		if (next == NEXTHDR_FRAGMENT) {
 			next = e[0];
 			off += 8;
