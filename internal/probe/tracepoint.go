@@ -383,6 +383,23 @@ func (s *Session) Lost() uint64 {
 	return n
 }
 
+// Looked returns how many packets the probes looked at the headers of
+// (an skb's first probe with a filter; again after its headers may have
+// been rewritten, or when the per-CPU memory of rejected skbs forgot it),
+// and how many of them matched: per-CPU counters the programs keep at no
+// other cost. Both are 0 without a filter.
+func (s *Session) Looked() (seen, matched uint64) {
+	var per []tracepointCpuState
+	if err := s.coll.Maps["cpu_state"].Lookup(uint32(0), &per); err != nil {
+		return 0, 0
+	}
+	for _, v := range per {
+		seen += v.Seen
+		matched += v.Matched
+	}
+	return seen, matched
+}
+
 // Close detaches every program and frees the maps. It unblocks Read.
 func (s *Session) Close() error {
 	if s.reader != nil {

@@ -164,6 +164,11 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 	}
 	st = r.st
 	st.Lost = sess.Lost()
+	if st.Packets == 0 && (!cfg.Filter.Empty() || cfg.Expr != "") {
+		// Nothing shown: say whether packets came by at all.
+		seen, _ := sess.Looked()
+		fmt.Fprintf(cfg.Log, "skbtrail: saw %s packets, none matched %s\n", thousands(seen), shown)
+	}
 	if st.Lost > 0 {
 		fmt.Fprintf(cfg.Log, "skbtrail: %d events lost: the ring buffer was full (try a narrower filter or --buffer-size)\n", st.Lost)
 	}
@@ -177,6 +182,15 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 		return st, fmt.Errorf("write the capture (--pcap): %w", r.pcapErr)
 	}
 	return st, nil
+}
+
+// thousands writes n with commas: 1,204.
+func thousands(n uint64) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 func loadReasons() (*kernel.Reasons, error) {

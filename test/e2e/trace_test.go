@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -286,6 +287,10 @@ func TestFilterExcludes(t *testing.T) {
 		stdout, stderr := x.waitOK(exitWithin)
 		if evs := parseJSON(t, stdout, stderr); len(evs) != 0 {
 			t.Errorf("%s: %d events, want none:\n%s%s", x.name(), len(evs), dumpEvents(evs), x.report())
+		}
+		// Nothing shown: it says how many packets it saw, none matching.
+		if !regexp.MustCompile(`saw [1-9][0-9,]* packets, none matched `).MatchString(stderr) {
+			t.Errorf("%s showed nothing and did not say what it saw:\n%s", x.name(), x.report())
 		}
 	}
 }
