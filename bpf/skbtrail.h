@@ -174,6 +174,7 @@ struct cpu_state {
 	struct no_slot no[NO_SLOTS];
 	__u64 seen;    /* packets whose headers were first looked at */
 	__u64 matched; /* of them (or later), those that matched */
+	__u64 limited; /* events not written: over --rate-limit */
 	__u16 gen;
 	__u16 depth;   /* probes running on this CPU (an interrupt can nest one) */
 	__u32 pad;
@@ -389,6 +390,53 @@ static __always_inline int verdict_as(struct hit *h, struct pkt *p, struct seen 
 	return 1;
 }
 
+/*
+ * --rate-limit: at most rate_limit events per window of 2^30 ns (~1.07 s),
+ * all CPUs together (0: no limit). The window's count is shared; its reset
+ * races benignly (a few events more or less at a window's start). Events
+ * over the limit are counted per CPU (cpu_state.limited) and reported.
+ */
+const volatile __u32 rate_limit = 0;
+
+struct rate_window {
+	__u64 window; /* bpf_ktime_get_ns() >> 30 */
+	__u64 count;  /* events written in it */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct rate_window);
+} rate SEC(".maps");
+
+/* over_rate says whether one more event would exceed --rate-limit. */
+static __always_inline int over_rate(void)
+{
+	__u32 zero = 0;
+	struct rate_window *r;
+	__u64 win;
+
+	if (!rate_limit)
+		return 0;
+	r = bpf_map_lookup_elem(&rate, &zero);
+	if (!r)
+		return 0;
+	win = bpf_ktime_get_ns() >> 30;
+	if (r->window != win) {
+		r->window = win;
+		r->count = 0;
+	}
+	/* No fetching atomics (Linux 5.12+): add, then look. */
+	__sync_fetch_and_add(&r->count, 1);
+	if (r->count <= rate_limit)
+		return 0;
+	struct cpu_state *s = state();
+	if (s)
+		s->limited++;
+	return 1;
+}
+
 /* emit writes the event of a hit verdict accepted (direct: see EMIT_DIRECT). */
 static __always_inline int emit_as(struct hit *h, struct pkt *p, struct seen *w, const int direct)
 {
@@ -397,6 +445,8 @@ static __always_inline int emit_as(struct hit *h, struct pkt *p, struct seen *w,
 	const struct net_device *dev = h->dev;
 	const struct sock *sk = h->sk;
 
+	if (over_rate())
+		return 0;
 	if (skb && h->parse && !w->parsed)
 		look(state(), skb, p, w, 0, 0, direct);
 	if (skb && !dev)

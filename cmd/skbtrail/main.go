@@ -99,6 +99,10 @@ Running:
   -c, --count N             stop after N packets
       --duration D          stop after D (e.g. 10s, 1m)
       --buffer-size BYTES   ring buffer size, a power of two (default 4194304)
+      --rate-limit N        write at most N events per second in the kernel;
+                            the others are counted and reported (every few
+                            seconds while tracing, with --json as a
+                            {"type":"loss"} record, and at exit)
       --version             print the version
   -h, --help                this help
 
@@ -145,6 +149,7 @@ type flags struct {
 	count                  int
 	duration               string
 	bufferSize             int
+	rateLimit              int
 	version, help          bool
 	pcap                   string
 	snaplen                int
@@ -171,6 +176,7 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 	fs.IntVarP(&fl.count, "count", "c", 0, "")
 	fs.StringVar(&fl.duration, "duration", "", "")
 	fs.IntVar(&fl.bufferSize, "buffer-size", 0, "")
+	fs.IntVar(&fl.rateLimit, "rate-limit", 0, "")
 	fs.BoolVar(&fl.version, "version", false, "")
 	fs.BoolVarP(&fl.help, "help", "h", false, "")
 	if err := fs.Parse(args); err != nil {
@@ -240,6 +246,10 @@ func configure(fl flags, expr string, stdout, stderr io.Writer) (config, error) 
 	if b := fl.bufferSize; b != 0 && (b < 4096 || b&(b-1) != 0) {
 		return cfg, usageError{fmt.Errorf("--buffer-size %d: give a power of two of at least 4096", b)}
 	}
+	if fl.rateLimit < 0 || fl.rateLimit > 1<<31 {
+		return cfg, usageError{fmt.Errorf("--rate-limit %d: give a number of events per second from 1 to %d (0: no limit)", fl.rateLimit, 1<<31)}
+	}
+	cfg.RateLimit = uint32(fl.rateLimit)
 	f, err := filter.Parse(fl.f)
 	if err != nil {
 		return cfg, err

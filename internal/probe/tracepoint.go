@@ -66,6 +66,10 @@ type Options struct {
 	// the body of filter_pcap_l3, which every probe then runs on the
 	// packet's IP header. It adds to Filter: both must match.
 	Expr asm.Instructions
+	// RateLimit, when not 0, lets the probes write at most that many
+	// events per second (windows of 2^30 ns, all CPUs together); the
+	// others are counted (Session.Limited).
+	RateLimit uint32
 	// Snaplen, when not 0, makes every event carry the first Snaplen bytes
 	// of its packet from the IP header on (see event.Record and event.DataHeaderSize).
 	Snaplen uint32
@@ -103,6 +107,11 @@ func Setup(spec *ebpf.CollectionSpec, kf Filter, opts Options) error {
 	}
 	if err := spec.Variables["snaplen"].Set(opts.Snaplen); err != nil {
 		return fmt.Errorf("set snaplen: %w", err)
+	}
+	if v := spec.Variables["rate_limit"]; v != nil {
+		if err := v.Set(opts.RateLimit); err != nil {
+			return fmt.Errorf("set rate_limit: %w", err)
+		}
 	}
 	if len(opts.Expr) == 0 {
 		return nil
@@ -341,6 +350,7 @@ func (s *Session) SharedMaps() map[string]*ebpf.Map {
 		"followed":  s.coll.Maps["followed"],
 		"lost":      s.coll.Maps["lost"],
 		"cpu_state": s.coll.Maps["cpu_state"],
+		"rate":      s.coll.Maps["rate"],
 	}
 }
 
@@ -379,6 +389,20 @@ func (s *Session) Lost() uint64 {
 	var n uint64
 	for _, v := range per {
 		n += v
+	}
+	return n
+}
+
+// Limited returns how many events the probes did not write because of
+// Options.RateLimit.
+func (s *Session) Limited() uint64 {
+	var per []tracepointCpuState
+	if err := s.coll.Maps["cpu_state"].Lookup(uint32(0), &per); err != nil {
+		return 0
+	}
+	var n uint64
+	for _, v := range per {
+		n += v.Limited
 	}
 	return n
 }

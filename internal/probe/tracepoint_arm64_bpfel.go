@@ -27,6 +27,7 @@ type tracepointCpuState struct {
 	}
 	Seen    uint64
 	Matched uint64
+	Limited uint64
 	Gen     uint16
 	Depth   uint16
 	Pad     uint32
@@ -132,6 +133,12 @@ const (
 	tracepointProbeIdPROBE_MAX                     tracepointProbeId = 21
 )
 
+type tracepointRateWindow struct {
+	_      structs.HostLayout
+	Window uint64
+	Count  uint64
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -140,6 +147,7 @@ const (
 	tracepointMapEvents                     = "events"
 	tracepointMapFollowed                   = "followed"
 	tracepointMapLost                       = "lost"
+	tracepointMapRate                       = "rate"
 	tracepointProgRawTpConsumeSkb           = "raw_tp_consume_skb"
 	tracepointProgRawTpFibTableLookup       = "raw_tp_fib_table_lookup"
 	tracepointProgRawTpIcmpSend             = "raw_tp_icmp_send"
@@ -181,6 +189,7 @@ const (
 	tracepointVarCfg                        = "cfg"
 	tracepointVarHdrCopy                    = "hdr_copy"
 	tracepointVarPcapFilter                 = "pcap_filter"
+	tracepointVarRateLimit                  = "rate_limit"
 	tracepointVarSnaplen                    = "snaplen"
 	tracepointVarUdpFailSkb                 = "udp_fail_skb"
 	tracepointVarUnusedEvent                = "unused_event"
@@ -277,6 +286,7 @@ type tracepointMapSpecs struct {
 	Events   *ebpf.MapSpec `ebpf:"events"`
 	Followed *ebpf.MapSpec `ebpf:"followed"`
 	Lost     *ebpf.MapSpec `ebpf:"lost"`
+	Rate     *ebpf.MapSpec `ebpf:"rate"`
 }
 
 // tracepointVariableSpecs contains global variables before they are loaded into the kernel.
@@ -286,6 +296,7 @@ type tracepointVariableSpecs struct {
 	Cfg           *ebpf.VariableSpec `ebpf:"cfg"`
 	HdrCopy       *ebpf.VariableSpec `ebpf:"hdr_copy"`
 	PcapFilter    *ebpf.VariableSpec `ebpf:"pcap_filter"`
+	RateLimit     *ebpf.VariableSpec `ebpf:"rate_limit"`
 	Snaplen       *ebpf.VariableSpec `ebpf:"snaplen"`
 	UdpFailSkb    *ebpf.VariableSpec `ebpf:"udp_fail_skb"`
 	UnusedEvent   *ebpf.VariableSpec `ebpf:"unused_event"`
@@ -316,6 +327,7 @@ type tracepointMaps struct {
 	Events   *ebpf.Map `ebpf:"events"`
 	Followed *ebpf.Map `ebpf:"followed"`
 	Lost     *ebpf.Map `ebpf:"lost"`
+	Rate     *ebpf.Map `ebpf:"rate"`
 }
 
 func (m *tracepointMaps) Close() error {
@@ -324,6 +336,7 @@ func (m *tracepointMaps) Close() error {
 		m.Events,
 		m.Followed,
 		m.Lost,
+		m.Rate,
 	)
 }
 
@@ -334,6 +347,7 @@ type tracepointVariables struct {
 	Cfg           *ebpf.Variable `ebpf:"cfg"`
 	HdrCopy       *ebpf.Variable `ebpf:"hdr_copy"`
 	PcapFilter    *ebpf.Variable `ebpf:"pcap_filter"`
+	RateLimit     *ebpf.Variable `ebpf:"rate_limit"`
 	Snaplen       *ebpf.Variable `ebpf:"snaplen"`
 	UdpFailSkb    *ebpf.Variable `ebpf:"udp_fail_skb"`
 	UnusedEvent   *ebpf.Variable `ebpf:"unused_event"`

@@ -32,13 +32,16 @@ type Config struct {
 	Filter   filter.Filter
 	Tracers  []catalog.Tracer
 	Out      output.Renderer
-	Log      io.Writer        // progress and warnings (stderr)
-	Basic    bool             // render each event as it arrives, not whole stories
-	Count    int              // stop after this many packets; 0: no limit
-	Duration time.Duration    // stop after this long; 0: no limit
-	RingSize int              // ring buffer bytes; 0: default
-	Diag     diagnose.Options // --diag and its options
-	Ret      bool             // function probes: show return values (--ret)
+	Log      io.Writer     // progress and warnings (stderr)
+	Basic    bool          // render each event as it arrives, not whole stories
+	Count    int           // stop after this many packets; 0: no limit
+	Duration time.Duration // stop after this long; 0: no limit
+	RingSize int           // ring buffer bytes; 0: default
+	// RateLimit caps the events the probes write per second (--rate-limit);
+	// 0: no cap. Events over it are counted and reported.
+	RateLimit uint32
+	Diag      diagnose.Options // --diag and its options
+	Ret       bool             // function probes: show return values (--ret)
 
 	// Expr is a filter expression (tcpdump syntax) and ExprProg its
 	// translation (pcapfilter.Translate), checked with Filter in the kernel.
@@ -55,6 +58,7 @@ type Stats struct {
 	Events  uint64
 	Packets int
 	Lost    uint64 // events the kernel could not hand over (ring buffer full)
+	Limited uint64 // events the probes did not write: over --rate-limit
 	Errors  uint64 // records that could not be decoded
 }
 
@@ -81,7 +85,7 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 		symc <- syms
 	}()
 	sess, err := probe.Open(probe.Options{Filter: cfg.Filter, Tracers: cfg.Tracers, RingSize: cfg.RingSize,
-		Expr: cfg.ExprProg, Snaplen: cfg.Snaplen})
+		Expr: cfg.ExprProg, Snaplen: cfg.Snaplen, RateLimit: cfg.RateLimit})
 	if err != nil {
 		return st, err
 	}
@@ -122,7 +126,9 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 		deadline = time.Now().Add(cfg.Duration)
 	}
 	var rec ringbuf.Record
+	loss := &lossReport{every: lossEvery, next: time.Now().Add(lossEvery)}
 	for !r.done {
+		loss.check(cfg, sess, time.Now())
 		if ctx.Err() != nil || (!deadline.IsZero() && time.Now().After(deadline)) {
 			break
 		}
@@ -164,6 +170,10 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 	}
 	st = r.st
 	st.Lost = sess.Lost()
+	st.Limited = sess.Limited()
+	if st.Limited > 0 {
+		fmt.Fprintf(cfg.Log, "skbtrail: %d events not written: over --rate-limit %d per second\n", st.Limited, cfg.RateLimit)
+	}
 	if st.Packets == 0 && (!cfg.Filter.Empty() || cfg.Expr != "") {
 		// Nothing shown: say whether packets came by at all.
 		seen, _ := sess.Looked()
@@ -182,6 +192,42 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 		return st, fmt.Errorf("write the capture (--pcap): %w", r.pcapErr)
 	}
 	return st, nil
+}
+
+// lossEvery is how often, at most, losses are reported while tracing.
+const lossEvery = 5 * time.Second
+
+// counts is what lossReport reads from the session.
+type counts interface {
+	Lost() uint64
+	Limited() uint64
+}
+
+// lossReport says, while tracing, when events were lost (ring buffer full)
+// or not written (over --rate-limit) since the last time: one stderr line
+// at most every `every`, and with --json a {"type":"loss",...} record.
+type lossReport struct {
+	every         time.Duration
+	next          time.Time
+	lost, limited uint64 // totals reported so far
+}
+
+func (l *lossReport) check(cfg Config, sess counts, now time.Time) {
+	if now.Before(l.next) {
+		return
+	}
+	l.next = now.Add(l.every)
+	lost, limited := sess.Lost(), sess.Limited()
+	dl, dr := lost-l.lost, limited-l.limited
+	if dl == 0 && dr == 0 {
+		return
+	}
+	l.lost, l.limited = lost, limited
+	fmt.Fprintf(cfg.Log, "skbtrail: in the last %v: %d events lost (ring buffer full), %d over --rate-limit; in all %d and %d\n",
+		l.every, dl, dr, lost, limited)
+	if j, ok := cfg.Out.(interface{ Loss(output.Loss) error }); ok {
+		j.Loss(output.Loss{Lost: dl, Limited: dr, LostTotal: lost, LimitedTotal: limited, Interval: l.every.Seconds()})
+	}
 }
 
 // thousands writes n with commas: 1,204.

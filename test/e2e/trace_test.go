@@ -446,3 +446,29 @@ func TestTraceDNAT(t *testing.T) {
 		}
 	}
 }
+
+// TestTraceRateLimit: --rate-limit caps the events the probes write, and
+// the ones over it are counted and reported, never silently dropped.
+func TestTraceRateLimit(t *testing.T) {
+	needBinary(t)
+	t.Parallel()
+	p := newPair(t)
+	p.warm(t)
+	const limit = 5
+	x := run(t, "--json", "--basic", "--rate-limit", fmt.Sprint(limit), "-p", "icmp", "-d", p.B4, "--duration", durArg(4*time.Second))
+	if out, err := inNS(p.A, "ping", "-q", "-c", "40", "-i", "0.01", p.B4); err != nil {
+		t.Fatalf("ping flood: %v\n%s", err, out)
+	}
+	x.inWindow(4 * time.Second)
+	stdout, stderr := x.waitOK(exitWithin)
+	evs := parseJSON(t, stdout, stderr)
+	// 40 pings give ~10 events each; the windows are ~1.07 s, so a run of
+	// 4 s sees at most 5 windows of `limit` events.
+	if len(evs) == 0 || len(evs) > 5*limit {
+		t.Errorf("%d events with --rate-limit %d over 4 s, want 1..%d:\n%s", len(evs), limit, 5*limit, x.report())
+	}
+	m := regexp.MustCompile(`([0-9]+) events not written: over --rate-limit 5 per second`).FindStringSubmatch(stderr)
+	if m == nil || m[1] == "0" {
+		t.Fatalf("no count of the events over the limit on stderr:\n%s", x.report())
+	}
+}

@@ -27,6 +27,7 @@ type functionCpuState struct {
 	}
 	Seen    uint64
 	Matched uint64
+	Limited uint64
 	Gen     uint16
 	Depth   uint16
 	Pad     uint32
@@ -82,6 +83,12 @@ type functionPending struct {
 	Pad   uint32
 }
 
+type functionRateWindow struct {
+	_      structs.HostLayout
+	Window uint64
+	Count  uint64
+}
+
 type functionRetKey struct {
 	_    structs.HostLayout
 	Task uint64
@@ -96,6 +103,7 @@ const (
 	functionMapEvents            = "events"
 	functionMapFollowed          = "followed"
 	functionMapLost              = "lost"
+	functionMapRate              = "rate"
 	functionMapRets              = "rets"
 	functionProgFentryArg1       = "fentry_arg1"
 	functionProgFentryArg2       = "fentry_arg2"
@@ -126,6 +134,7 @@ const (
 	functionVarCfg               = "cfg"
 	functionVarHdrCopy           = "hdr_copy"
 	functionVarPcapFilter        = "pcap_filter"
+	functionVarRateLimit         = "rate_limit"
 	functionVarSnaplen           = "snaplen"
 	functionVarUnusedFuncProbeId = "unused_func_probe_id"
 	functionVarWantRet           = "want_ret"
@@ -209,6 +218,7 @@ type functionMapSpecs struct {
 	Events   *ebpf.MapSpec `ebpf:"events"`
 	Followed *ebpf.MapSpec `ebpf:"followed"`
 	Lost     *ebpf.MapSpec `ebpf:"lost"`
+	Rate     *ebpf.MapSpec `ebpf:"rate"`
 	Rets     *ebpf.MapSpec `ebpf:"rets"`
 }
 
@@ -219,6 +229,7 @@ type functionVariableSpecs struct {
 	Cfg               *ebpf.VariableSpec `ebpf:"cfg"`
 	HdrCopy           *ebpf.VariableSpec `ebpf:"hdr_copy"`
 	PcapFilter        *ebpf.VariableSpec `ebpf:"pcap_filter"`
+	RateLimit         *ebpf.VariableSpec `ebpf:"rate_limit"`
 	Snaplen           *ebpf.VariableSpec `ebpf:"snaplen"`
 	UnusedFuncProbeId *ebpf.VariableSpec `ebpf:"unused_func_probe_id"`
 	WantRet           *ebpf.VariableSpec `ebpf:"want_ret"`
@@ -248,6 +259,7 @@ type functionMaps struct {
 	Events   *ebpf.Map `ebpf:"events"`
 	Followed *ebpf.Map `ebpf:"followed"`
 	Lost     *ebpf.Map `ebpf:"lost"`
+	Rate     *ebpf.Map `ebpf:"rate"`
 	Rets     *ebpf.Map `ebpf:"rets"`
 }
 
@@ -257,6 +269,7 @@ func (m *functionMaps) Close() error {
 		m.Events,
 		m.Followed,
 		m.Lost,
+		m.Rate,
 		m.Rets,
 	)
 }
@@ -268,6 +281,7 @@ type functionVariables struct {
 	Cfg               *ebpf.Variable `ebpf:"cfg"`
 	HdrCopy           *ebpf.Variable `ebpf:"hdr_copy"`
 	PcapFilter        *ebpf.Variable `ebpf:"pcap_filter"`
+	RateLimit         *ebpf.Variable `ebpf:"rate_limit"`
 	Snaplen           *ebpf.Variable `ebpf:"snaplen"`
 	UnusedFuncProbeId *ebpf.Variable `ebpf:"unused_func_probe_id"`
 	WantRet           *ebpf.Variable `ebpf:"want_ret"`

@@ -27,6 +27,7 @@ type netfilterCpuState struct {
 	}
 	Seen    uint64
 	Matched uint64
+	Limited uint64
 	Gen     uint16
 	Depth   uint16
 	Pad     uint32
@@ -66,6 +67,12 @@ type netfilterFilter struct {
 	_      [4]byte
 }
 
+type netfilterRateWindow struct {
+	_      structs.HostLayout
+	Window uint64
+	Count  uint64
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -74,11 +81,13 @@ const (
 	netfilterMapEvents     = "events"
 	netfilterMapFollowed   = "followed"
 	netfilterMapLost       = "lost"
+	netfilterMapRate       = "rate"
 	netfilterProgNfObserve = "nf_observe"
 	netfilterVarCfg        = "cfg"
 	netfilterVarHdrCopy    = "hdr_copy"
 	netfilterVarPcapFilter = "pcap_filter"
 	netfilterVarPriority   = "priority"
+	netfilterVarRateLimit  = "rate_limit"
 	netfilterVarSnaplen    = "snaplen"
 )
 
@@ -135,6 +144,7 @@ type netfilterMapSpecs struct {
 	Events   *ebpf.MapSpec `ebpf:"events"`
 	Followed *ebpf.MapSpec `ebpf:"followed"`
 	Lost     *ebpf.MapSpec `ebpf:"lost"`
+	Rate     *ebpf.MapSpec `ebpf:"rate"`
 }
 
 // netfilterVariableSpecs contains global variables before they are loaded into the kernel.
@@ -145,6 +155,7 @@ type netfilterVariableSpecs struct {
 	HdrCopy    *ebpf.VariableSpec `ebpf:"hdr_copy"`
 	PcapFilter *ebpf.VariableSpec `ebpf:"pcap_filter"`
 	Priority   *ebpf.VariableSpec `ebpf:"priority"`
+	RateLimit  *ebpf.VariableSpec `ebpf:"rate_limit"`
 	Snaplen    *ebpf.VariableSpec `ebpf:"snaplen"`
 }
 
@@ -172,6 +183,7 @@ type netfilterMaps struct {
 	Events   *ebpf.Map `ebpf:"events"`
 	Followed *ebpf.Map `ebpf:"followed"`
 	Lost     *ebpf.Map `ebpf:"lost"`
+	Rate     *ebpf.Map `ebpf:"rate"`
 }
 
 func (m *netfilterMaps) Close() error {
@@ -180,6 +192,7 @@ func (m *netfilterMaps) Close() error {
 		m.Events,
 		m.Followed,
 		m.Lost,
+		m.Rate,
 	)
 }
 
@@ -191,6 +204,7 @@ type netfilterVariables struct {
 	HdrCopy    *ebpf.Variable `ebpf:"hdr_copy"`
 	PcapFilter *ebpf.Variable `ebpf:"pcap_filter"`
 	Priority   *ebpf.Variable `ebpf:"priority"`
+	RateLimit  *ebpf.Variable `ebpf:"rate_limit"`
 	Snaplen    *ebpf.Variable `ebpf:"snaplen"`
 }
 
