@@ -19,6 +19,7 @@ import (
 	"github.com/skbtrail/skbtrail/internal/diagnose"
 	"github.com/skbtrail/skbtrail/internal/filter"
 	"github.com/skbtrail/skbtrail/internal/kernel"
+	"github.com/skbtrail/skbtrail/internal/names"
 	"github.com/skbtrail/skbtrail/internal/output"
 	"github.com/skbtrail/skbtrail/internal/pcapfilter"
 	"github.com/skbtrail/skbtrail/internal/probe"
@@ -29,93 +30,50 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-const usage = `skbtrail follows packets through the Linux kernel network stack and says
+// traceHelp is the fixed text of 'skbtrail --help'; the flags' entries
+// are rendered from their definitions (traceFlagSet, newFlagSet).
+var traceHelp = helpDoc{
+	intro: `skbtrail follows packets through the Linux kernel network stack and says
 where each one went, and where and why one was dropped.
 
 Usage:
   skbtrail [flags] [EXPR]   trace packets matching the filter flags and the
                             tcpdump filter expression EXPR, if given
-  skbtrail check            show what this kernel supports and what skbtrail will use
+  skbtrail check            show what this kernel supports and what skbtrail
+                            will use
   skbtrail drops [flags]    count every drop by reason, place, netns, device
                             ('skbtrail drops --help'; also Prometheus metrics)
-  skbtrail -t '?'           list the tracers (probe points) and which this kernel has
+  skbtrail -t '?'           list the tracers (probe points) and which this
+                            kernel has
 
-Filter (checked in the kernel; all given must match; IPv4 or IPv6):
-  -s, --saddr ADDR[/LEN]    source address or prefix
-  -d, --daddr ADDR[/LEN]    destination address or prefix
-      --addr ADDR[/LEN]     source or destination
-  -S, --sport PORT          source port (tcp, udp)
-  -D, --dport PORT          destination port
-      --port PORT           source or destination port
-  -p, --proto PROTO         tcp, udp, icmp, icmp6, or a protocol number
-      --netns NS            only packets in this network namespace: a name
-                            under /run/netns, a path, or an inode number
-      --dev IFNAME          only packets on this interface (in any namespace
-                            unless --netns is given)
-  EXPR                      a tcpdump filter expression (pcap-filter(7)) on
-                            the packet from its IP header on, e.g.
-                            'tcp and dst port 80 and net 198.18.0.0/15';
-                            compiled by libpcap, run in the kernel at every
-                            probe; the flags above must match too
-  A packet that matched once is followed until the kernel frees it, even
+`,
+	sections: []helpSection{
+		{group: groupFilter, heading: "Filter (checked in the kernel; all given must match; IPv4 or IPv6):",
+			more: []helpEntry{{"  EXPR", "a tcpdump filter expression (pcap-filter(7)) on the packet " +
+				"from its IP header on, e.g. 'tcp and dst port 80 and net 198.18.0.0/15'; " +
+				"compiled in skbtrail (pure Go), run in the kernel at every probe; " +
+				"the flags above must match too"}},
+			note: `  A packet that matched once is followed until the kernel frees it, even
   where its headers cannot be read or it crosses into another namespace.
-
-Tracers:
-  -t, --tracer LIST         groups, tracepoints or kernel functions,
-                            comma-separated (default: every tracepoint);
-                            a group selects its tracepoints and functions;
-                            "all": every tracepoint and every function that
-                            takes an skb; '?' lists them and how this kernel
-                            can probe them (fentry, kprobe, kprobe.multi)
-      --ret                 function probes: show return values (fexit or
-                            kretprobe)
-
-Output:
-      --basic               one line per event as it arrives, instead of one
-                            block per packet when the packet's life ends
-      --detail              add CPU, process/pid, netns inode and interface
-      --json                one JSON object per line (fields: see README)
-      --pcap FILE           also write every traced event's packet to FILE
-                            as pcapng (Wireshark, tshark), with a comment
-                            naming probe, skb, netns, device and drop reason;
-                            '-' for stdout (the text or JSON goes to stderr)
-      --snaplen N           bytes of each packet to copy, from the IP header
-                            on (default 256, at most 65535)
-
-Diagnosis:
-      --diag                mark each event INFO, WARN or ERROR and end each
-                            packet with an ANALYSIS RESULT: where it was lost,
-                            why, and what to change; stops after the first
-                            packet with an ERROR
-      --diag-keep           go on after a packet with an ERROR
-      --diag-quiet          show only packets with a WARN or an ERROR
-      --no-nftrace          do not add skbtrail's short-lived nftables table
-                            that names the rule that took a packet
-      --hooks               with a netfilter drop, list every hook function at
-                            that hook with its priority, and which took it
-  (--diag-keep, --diag-quiet, --no-nftrace and --hooks imply --diag)
-
-Running:
-  -c, --count N             stop after N packets
-      --duration D          stop after D (e.g. 10s, 1m)
-      --buffer-size BYTES   ring buffer size, a power of two (default 4194304)
-      --rate-limit N        write at most N events per second in the kernel;
-                            the others are counted and reported (every few
-                            seconds while tracing, with --json as a
-                            {"type":"loss"} record, and at exit)
-      --version             print the version
-  -h, --help                this help
-
-Exit status: 0 when stopped by count, duration or Ctrl-C/SIGTERM; 1 when
+`},
+		{group: groupTracers, heading: "Tracers:"},
+		{group: groupOutput, heading: "Output:"},
+		{group: groupDiagnosis, heading: "Diagnosis:",
+			note: "  (--diag-keep, --diag-quiet, --no-nftrace and --hooks imply --diag)\n"},
+		{group: groupRunning, heading: "Running:"},
+	},
+	outro: `Exit status: 0 when stopped by count, duration or Ctrl-C/SIGTERM; 1 when
 tracing failed; 2 for bad input.
 
 Examples:
-  skbtrail -p icmp -s 198.18.0.1                  a ping's way through the stack
-  skbtrail -p tcp -D 80 --detail                  who sends what to port 80
-  skbtrail -p udp --netns blue -c 5 --json        five UDP packets of netns blue
-  skbtrail -p tcp -D 80 --diag                    why does port 80 not answer?
-  skbtrail 'tcp and dst port 80' --pcap web.pcapng  trace and capture for Wireshark
-`
+  skbtrail -p icmp -s 198.18.0.1                a ping's way through the stack
+  skbtrail -p tcp -D 80 --detail                who sends what to port 80
+  skbtrail -p udp --netns blue -c 5 --json      five UDP packets of netns blue
+  skbtrail -p tcp -D 80 --diag                  why does port 80 not answer?
+  skbtrail 'tcp and dst port 80' --pcap web.pcapng
+                                                trace and capture for Wireshark
+`,
+}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -153,6 +111,7 @@ type flags struct {
 	version, help          bool
 	pcap                   string
 	snaplen                int
+	ns                     nsFlags
 }
 
 func dispatch(args []string, stdout, stderr io.Writer) error {
@@ -160,30 +119,12 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		return runDrops(args[1:], stdout, stderr) // drops.go; its own flags
 	}
 	var fl flags
-	fs := newFlagSet("skbtrail", &fl.f)
-	fs.StringVarP(&fl.tracer, "tracer", "t", "", "")
-	fs.BoolVar(&fl.basic, "basic", false, "")
-	fs.BoolVar(&fl.detail, "detail", false, "")
-	fs.BoolVar(&fl.jsonOut, "json", false, "")
-	fs.StringVar(&fl.pcap, "pcap", "", "")
-	fs.IntVar(&fl.snaplen, "snaplen", 256, "")
-	fs.BoolVar(&fl.ret, "ret", false, "")
-	fs.BoolVar(&fl.diag.Enabled, "diag", false, "")
-	fs.BoolVar(&fl.diag.Keep, "diag-keep", false, "")
-	fs.BoolVar(&fl.diag.Quiet, "diag-quiet", false, "")
-	fs.BoolVar(&fl.diag.NoNFTrace, "no-nftrace", false, "")
-	fs.BoolVar(&fl.diag.Hooks, "hooks", false, "")
-	fs.IntVarP(&fl.count, "count", "c", 0, "")
-	fs.StringVar(&fl.duration, "duration", "", "")
-	fs.IntVar(&fl.bufferSize, "buffer-size", 0, "")
-	fs.IntVar(&fl.rateLimit, "rate-limit", 0, "")
-	fs.BoolVar(&fl.version, "version", false, "")
-	fs.BoolVarP(&fl.help, "help", "h", false, "")
+	fs := traceFlagSet(&fl)
 	if err := fs.Parse(args); err != nil {
 		return usageError{fmt.Errorf("%v (see 'skbtrail --help')", err)}
 	}
 	if fl.help {
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, helpText(fs, traceHelp))
 		return nil
 	}
 	if fl.version {
@@ -212,18 +153,69 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 	if closer, ok := cfg.pcapFile.(io.Closer); ok {
 		defer closer.Close()
 	}
+	defer cfg.names.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cfg.Log = stderr
+	cfg.Notice = cfg.names.Notice()
 	_, err = trace.Run(ctx, cfg.Config)
 	return err
 }
+
+// traceFlagSet returns the flag set of tracing, bound to fl.
+func traceFlagSet(fl *flags) *pflag.FlagSet {
+	fs := newFlagSet("skbtrail", &fl.f, &fl.ns)
+	g := flagGroup{fs, groupTracers}
+	g.String(&fl.tracer, "tracer", "t", "", "LIST", "groups, tracepoints or kernel functions, "+
+		"comma-separated (default: every tracepoint); a group selects its tracepoints and functions; "+
+		`"all": every tracepoint and every function that takes an skb; `+
+		"'?' lists them and how this kernel can probe them (fentry, kprobe, kprobe.multi)")
+	g.Bool(&fl.ret, "ret", "", "function probes: show return values (fexit or kretprobe)")
+	g = flagGroup{fs, groupOutput}
+	g.Bool(&fl.basic, "basic", "", "one line per event as it arrives, instead of one block per packet "+
+		"when the packet's life ends")
+	g.Bool(&fl.detail, "detail", "", "add CPU, process/pid, namespace (pod, netns name, process, "+
+		"or inode) and interface")
+	g.Bool(&fl.jsonOut, "json", "", "one JSON object per line (fields: see README)")
+	g.String(&fl.pcap, "pcap", "", "", "FILE", "also write every traced event's packet to FILE as pcapng "+
+		"(Wireshark, tshark), with a comment naming probe, skb, netns, device and drop reason; "+
+		"'-' for stdout (the text or JSON goes to stderr)")
+	g.Int(&fl.snaplen, "snaplen", "", 256, "N", fmt.Sprintf("bytes of each packet to copy, "+
+		"from the IP header on (default 256, at most %d)", probe.MaxSnaplen))
+	g = flagGroup{fs, groupDiagnosis}
+	g.Bool(&fl.diag.Enabled, "diag", "", "mark each event INFO, WARN or ERROR and end each packet "+
+		"with an ANALYSIS RESULT: where it was lost, why, and what to change; "+
+		"stops after the first packet with an ERROR")
+	g.Bool(&fl.diag.Keep, "diag-keep", "", "go on after a packet with an ERROR")
+	g.Bool(&fl.diag.Quiet, "diag-quiet", "", "show only packets with a WARN or an ERROR")
+	g.Bool(&fl.diag.NoNFTrace, "no-nftrace", "", "do not add skbtrail's short-lived nftables table "+
+		"that names the rule that took a packet")
+	g.Bool(&fl.diag.Hooks, "hooks", "", "with a netfilter drop, list every hook function at that hook "+
+		"with its priority, and which took it")
+	g = flagGroup{fs, groupRunning}
+	g.Int(&fl.count, "count", "c", 0, "N", "stop after N packets")
+	g.String(&fl.duration, "duration", "", "", "D", durationHelp)
+	g.Int(&fl.bufferSize, "buffer-size", "", 0, "BYTES", "ring buffer size, a power of two (default 4194304)")
+	g.Int(&fl.rateLimit, "rate-limit", "", 0, "N", "write at most N events per second in the kernel; "+
+		"the others are counted and reported (every few seconds while tracing, "+
+		`with --json as a {"type":"loss"} record, and at exit)`)
+	g.Bool(&fl.version, "version", "", "print the version")
+	g.Bool(&fl.help, "help", "h", helpHelp)
+	return fs
+}
+
+// The descriptions of flags that tracing and drops both have.
+const (
+	durationHelp = "stop after D (e.g. 10s, 1m)"
+	helpHelp     = "this help"
+)
 
 // config is what configure makes: the trace configuration and the capture
 // file it opened, if any.
 type config struct {
 	trace.Config
 	pcapFile io.Writer
+	names    *names.Resolver
 }
 
 // configure validates the flags into a trace configuration.
@@ -250,6 +242,9 @@ func configure(fl flags, expr string, stdout, stderr io.Writer) (config, error) 
 		return cfg, usageError{fmt.Errorf("--rate-limit %d: give a number of events per second from 1 to %d (0: no limit)", fl.rateLimit, 1<<31)}
 	}
 	cfg.RateLimit = uint32(fl.rateLimit)
+	if err := fl.ns.check(fl.f); err != nil {
+		return cfg, err
+	}
 	f, err := filter.Parse(fl.f)
 	if err != nil {
 		return cfg, err
@@ -262,7 +257,7 @@ func configure(fl flags, expr string, stdout, stderr io.Writer) (config, error) 
 		if cfg.ExprProg, err = pcapfilter.Translate(prog); err != nil {
 			return cfg, fmt.Errorf("filter expression %q: %w", expr, err)
 		}
-		cfg.Expr = expr
+		cfg.Expr, cfg.ExprBPF = expr, prog
 	}
 	if fl.snaplen < 1 || fl.snaplen > probe.MaxSnaplen {
 		return cfg, usageError{fmt.Errorf("--snaplen %d: give a number of bytes from 1 to %d", fl.snaplen, probe.MaxSnaplen)}
@@ -270,6 +265,19 @@ func configure(fl flags, expr string, stdout, stderr io.Writer) (config, error) 
 	if os.Geteuid() != 0 {
 		return cfg, fmt.Errorf("tracing needs root (CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN): run it with sudo")
 	}
+	// Who lives in which namespace: for the output, and for --pod,
+	// --container, --pid, --netns-current, which choose the namespace.
+	o := fl.f
+	if cfg.names, err = fl.ns.resolve(context.Background(), &o); err != nil {
+		return cfg, err
+	}
+	if o.Netns != fl.f.Netns {
+		if f, err = filter.Parse(o); err != nil {
+			cfg.names.Close()
+			return cfg, err
+		}
+	}
+	fl.diag.Names = cfg.names
 	if (fl.diag.Keep || fl.diag.Quiet || fl.diag.NoNFTrace || fl.diag.Hooks) && !fl.diag.Enabled {
 		fl.diag.Enabled = true // the diag options imply --diag
 	}
@@ -295,11 +303,16 @@ func configure(fl flags, expr string, stdout, stderr io.Writer) (config, error) 
 		if cfg.Pcap, err = output.NewPcap(w, cfg.Snaplen, version); err != nil {
 			return cfg, err
 		}
+		cfg.Pcap.Names = cfg.names
 	}
 	if fl.jsonOut {
-		cfg.Out = output.NewJSON(out)
+		j := output.NewJSON(out)
+		j.Names = cfg.names
+		cfg.Out = j
 	} else {
-		cfg.Out = output.NewText(out, fl.detail)
+		t := output.NewText(out, fl.detail)
+		t.Names = cfg.names
+		cfg.Out = t
 	}
 	return cfg, nil
 }
@@ -353,21 +366,25 @@ func parseDuration(s string) (time.Duration, error) {
 }
 
 // newFlagSet returns a flag set with the packet filter flags that tracing
-// and drops share; errors are returned, not printed, so that bad input is
+// and drops share, in help group Filter (drops redescribes some); errors are returned, not printed, so that bad input is
 // one line.
-func newFlagSet(name string, f *filter.Options) *pflag.FlagSet {
+func newFlagSet(name string, f *filter.Options, nf *nsFlags) *pflag.FlagSet {
 	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	fs.SortFlags = false
-	fs.StringVarP(&f.Saddr, "saddr", "s", "", "")
-	fs.StringVarP(&f.Daddr, "daddr", "d", "", "")
-	fs.StringVar(&f.Addr, "addr", "", "")
-	fs.StringVarP(&f.Sport, "sport", "S", "", "")
-	fs.StringVarP(&f.Dport, "dport", "D", "", "")
-	fs.StringVar(&f.Port, "port", "", "")
-	fs.StringVarP(&f.Proto, "proto", "p", "", "")
-	fs.StringVar(&f.Netns, "netns", "", "")
-	fs.StringVar(&f.Dev, "dev", "", "")
+	g := flagGroup{fs, groupFilter}
+	g.String(&f.Saddr, "saddr", "s", "", "ADDR[/LEN]", "source address or prefix")
+	g.String(&f.Daddr, "daddr", "d", "", "ADDR[/LEN]", "destination address or prefix")
+	g.String(&f.Addr, "addr", "", "", "ADDR[/LEN]", "source or destination")
+	g.String(&f.Sport, "sport", "S", "", "PORT", "source port (tcp, udp)")
+	g.String(&f.Dport, "dport", "D", "", "PORT", "destination port")
+	g.String(&f.Port, "port", "", "", "PORT", "source or destination port")
+	g.String(&f.Proto, "proto", "p", "", "PROTO", "tcp, udp, icmp, icmp6, or a protocol number")
+	g.String(&f.Netns, "netns", "", "", "NS", "only packets in this network namespace: "+
+		"a name under /run/netns, a path, or an inode number")
+	addNSFlags(fs, nf)
+	g.String(&f.Dev, "dev", "", "", "IFNAME", "only packets on this interface "+
+		"(in any namespace unless a namespace is chosen)")
 	return fs
 }

@@ -98,6 +98,10 @@ type Context struct {
 	ShowHooks bool             // list every hook function of a netfilter drop's hook
 	Host      Host             // may be nil
 	Netns     NetnsFn          // names a namespace inode for messages; may be nil
+	// Enter says how to run a command CMD in a namespace ("`nsenter -t
+	// 1234 -n CMD`"; "" for the current one); may be nil. A finding's
+	// advice then ends with it.
+	Enter NetnsFn
 }
 
 // Counter is a kernel counter that moved during the trace, with what it
@@ -152,6 +156,16 @@ func Analyze(s *track.Story, ctx Context) *Analysis {
 		}
 	}
 	counterFindings(s, ctx, a)
+	if ctx.Enter != nil {
+		for i, f := range a.Findings {
+			if f.Advice == "" || f.Netns == 0 {
+				continue
+			}
+			if how := ctx.Enter(f.Netns); how != "" {
+				a.Findings[i].Advice += "; run them in netns " + ctx.ns(f.Netns) + " with " + how
+			}
+		}
+	}
 	sort.SliceStable(a.Findings, func(i, j int) bool { return a.Findings[i].Level > a.Findings[j].Level })
 	return a
 }

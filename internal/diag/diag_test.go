@@ -359,3 +359,38 @@ func code(all []kernel.Reason, name string) uint32 {
 	}
 	return 1 << 31
 }
+
+// TestEnterAdvice: with Context.Enter, a finding's advice ends with how to
+// run its commands in the finding's namespace; a namespace Enter has
+// nothing for (the current one) is left alone.
+func TestEnterAdvice(t *testing.T) {
+	ctx := Context{
+		Netns: func(ino uint32) string { return fmt.Sprintf("%d (pod default/web)", ino) },
+		Enter: func(ino uint32) string {
+			if ino == nsB {
+				return "`nsenter -t 12 -n CMD`"
+			}
+			return ""
+		},
+	}
+	for _, tc := range []struct {
+		ns   uint32
+		want string
+	}{
+		{nsB, fmt.Sprintf("; run them in netns %d (pod default/web) with `nsenter -t 12 -n CMD`", nsB)},
+		{nsA, "a client may be using the wrong port or address"},
+	} {
+		s := &track.Story{Skb: 0x10, Dropped: true, Events: []ev{
+			drop(tc.ns, "vB", pkt(17, ipA, ipB, 40000, 53), "NO_SOCKET", "__udp4_lib_rcv+0x1"),
+		}}
+		var advice string
+		for _, f := range Analyze(s, ctx).Findings {
+			if f.Level == Error {
+				advice = f.Advice
+			}
+		}
+		if !strings.HasSuffix(advice, tc.want) {
+			t.Errorf("netns %d: advice %q, want it to end with %q", tc.ns, advice, tc.want)
+		}
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/skbtrail/skbtrail/internal/event"
 	"github.com/skbtrail/skbtrail/internal/filter"
 	"github.com/skbtrail/skbtrail/internal/host"
+	"github.com/skbtrail/skbtrail/internal/names"
 	"github.com/skbtrail/skbtrail/internal/netns"
 	"github.com/skbtrail/skbtrail/internal/nfhooks"
 	"github.com/skbtrail/skbtrail/internal/nftrace"
@@ -44,6 +45,10 @@ type Options struct {
 	Quiet     bool // show only packets with a WARN or an ERROR
 	NoNFTrace bool // do not add the nftables rule-trace table
 	Hooks     bool // list the hook functions of a netfilter drop's hook
+	// Names names namespaces in findings and advice (pod, netns name,
+	// process) and says how to run a command there; nil: inode and
+	// /run/netns name only.
+	Names interface{ Who(inode uint32) names.Who }
 }
 
 // Diagnoser gathers what the analysis needs besides the story, and
@@ -56,6 +61,8 @@ type Diagnoser struct {
 	before map[uint32]counters.Snapshot // counters at start, per namespace
 	paths  map[uint32]string            // namespace file of each traced namespace
 	now    map[uint32]read              // latest counters read, per namespace
+
+	who interface{ Who(inode uint32) names.Who } // nil: /run/netns names only
 
 	mu      sync.Mutex
 	hits    []diag.RuleHit // rule trace events, newest last
@@ -80,9 +87,12 @@ type queued struct {
 // observers. What cannot start is said once on log; it fails only when
 // nothing of the diagnosis can run.
 func New(ctx context.Context, f filter.Filter, opts Options, log io.Writer, sess *probe.Session) (*Diagnoser, error) {
-	d := &Diagnoser{names: netns.Names(), spaces: tracedNamespaces(f)}
+	d := &Diagnoser{names: netns.Names(), spaces: tracedNamespaces(f), who: opts.Names}
 	d.ctx.Host = host.Host{}
 	d.ctx.Netns = d.nsName
+	if d.who != nil {
+		d.ctx.Enter = func(ino uint32) string { return d.who.Who(ino).Enter() }
+	}
 	d.ctx.ShowHooks = opts.Hooks
 	d.before, d.paths, d.now = map[uint32]counters.Snapshot{}, map[uint32]string{}, map[uint32]read{}
 	for _, sp := range d.spaces {
@@ -163,8 +173,16 @@ func (d *Diagnoser) observe(f filter.Filter, log io.Writer, sess *probe.Session)
 	return err
 }
 
-// nsName names a namespace for messages: "4026532281 (blue)".
+// nsName names a namespace for messages: "4026532281 (pod default/web)",
+// "4026532281 (netns blue)", "4026532281 (host)", or, without a resolver,
+// "4026532281 (blue)".
 func (d *Diagnoser) nsName(inode uint32) string {
+	if d.who != nil {
+		if w := d.who.Who(inode); w.Known() {
+			return fmt.Sprintf("%d (%s)", inode, w.Short())
+		}
+		return fmt.Sprint(inode)
+	}
 	name, ok := d.names[inode]
 	if !ok {
 		d.names = netns.Names() // it may be new

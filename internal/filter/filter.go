@@ -57,6 +57,9 @@ type Options struct {
 	// there, so run as root to find every namespace. A number that is also
 	// a name under /run/netns is taken as the name.
 	Netns string
+	// NetnsLabel, when set, names the namespace in messages instead of
+	// Netns: "pod default/web" when Netns came from --pod and the like.
+	NetnsLabel string
 	// Dev is an interface name: 1..15 bytes, no '/', ':' or white space.
 	// With Netns it must exist in that namespace; without, in the current
 	// namespace or in one under /run/netns (the probes then match it by
@@ -164,6 +167,9 @@ func parse(o Options) (Filter, error) {
 			return f, err
 		}
 		f.Netns, f.NetnsName, nsPath = ino, o.Netns, path
+		if o.NetnsLabel != "" {
+			f.NetnsName = o.NetnsLabel
+		}
 	}
 	if o.Dev != "" {
 		if err := checkDev(o.Dev, o.Netns, f.Netns, nsPath); err != nil {

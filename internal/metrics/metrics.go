@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/skbtrail/skbtrail/internal/drops"
+	"github.com/skbtrail/skbtrail/internal/names"
 )
 
 // Metrics exposes `skbtrail drops` counts to Prometheus. It holds the last
@@ -28,7 +29,9 @@ import (
 //	skbtrail_read_errors_total                          counter
 //	skbtrail_last_update_timestamp_seconds              gauge
 //
-// plus the standard process_* and go_* collectors.
+// plus the standard process_* and go_* collectors. With PodLabels,
+// skbtrail_drops_total also has pod and pod_namespace labels (see
+// PodLabels for why that adds no series).
 type Metrics struct {
 	mu       sync.Mutex
 	rows     []drops.Row
@@ -39,6 +42,7 @@ type Metrics struct {
 	mode     string
 	errors   uint64
 	lastRead time.Time
+	names    interface{ Who(uint32) names.Who } // nil: no pod labels
 
 	dDrops, dLost, dKeys, dMaxKeys, dFull, dProbes, dErrors, dLast *prometheus.Desc
 }
@@ -63,6 +67,20 @@ func New(probe, mode string, maxKeys int) *Metrics {
 		dErrors: prometheus.NewDesc("skbtrail_read_errors_total", "Failed reads of the kernel map of drop counts.", nil, nil),
 		dLast:   prometheus.NewDesc("skbtrail_last_update_timestamp_seconds", "When the drop counts were last read from the kernel.", nil, nil),
 	}
+}
+
+// PodLabels adds the labels pod and pod_namespace to skbtrail_drops_total,
+// named by n from the netns label ("" for a namespace of no pod). A pod
+// label is a function of the netns label, so the number of series stays
+// what it is without them: at most one per kernel map key (--max-keys).
+// Call it before the first scrape.
+func (m *Metrics) PodLabels(n interface{ Who(uint32) names.Who }) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.names = n
+	m.dDrops = prometheus.NewDesc("skbtrail_drops_total",
+		"Packets the kernel dropped, by drop reason, dropping function, network namespace inode and device, and the pod of the namespace.",
+		[]string{"reason", "location", "netns", "device", "pod", "pod_namespace"}, nil)
 }
 
 // Update replaces the snapshot: every key's total over the run, and the
@@ -99,8 +117,12 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, r := range m.rows {
-		ch <- prometheus.MustNewConstMetric(m.dDrops, prometheus.CounterValue, float64(r.Count),
-			r.Reason, r.Location, strconv.FormatUint(uint64(r.Netns), 10), r.Device)
+		labels := []string{r.Reason, r.Location, strconv.FormatUint(uint64(r.Netns), 10), r.Device}
+		if m.names != nil {
+			w := m.names.Who(r.Netns)
+			labels = append(labels, w.Pod, w.PodNamespace)
+		}
+		ch <- prometheus.MustNewConstMetric(m.dDrops, prometheus.CounterValue, float64(r.Count), labels...)
 	}
 	full := 0.0
 	if m.keys >= m.maxKeys {

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/skbtrail/skbtrail/internal/drops"
+	"github.com/skbtrail/skbtrail/internal/names"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -64,5 +65,39 @@ func TestMetrics(t *testing.T) {
 func TestServeBadAddr(t *testing.T) {
 	if _, err := Serve("256.0.0.1:x", New("kfree_skb", "", 1).Handler()); err == nil {
 		t.Fatal("want an error for a bad address")
+	}
+}
+
+type podNamer map[uint32]names.Who
+
+func (n podNamer) Who(ino uint32) names.Who { return n[ino] }
+
+// TestPodLabels: with PodLabels, drops carry the pod of their namespace,
+// and there are exactly as many series as without.
+func TestPodLabels(t *testing.T) {
+	m := New("kfree_skb", "tp_btf", 4096)
+	m.PodLabels(podNamer{4026532386: {Pod: "web-7c9f", PodNamespace: "default"}})
+	m.Update([]drops.Row{
+		{Reason: "NO_SOCKET", Location: "__udp4_lib_rcv+0x4bc", Netns: 4026532386, Device: "eth0", Count: 5},
+		{Reason: "NO_SOCKET", Location: "__udp4_lib_rcv+0x4bc", Netns: 4026531840, Device: "eth0", Count: 2},
+	}, drops.Interval{})
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`skbtrail_drops_total{device="eth0",location="__udp4_lib_rcv+0x4bc",netns="4026532386",pod="web-7c9f",pod_namespace="default",reason="NO_SOCKET"} 5`,
+		`skbtrail_drops_total{device="eth0",location="__udp4_lib_rcv+0x4bc",netns="4026531840",pod="",pod_namespace="",reason="NO_SOCKET"} 2`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("no %s in:\n%s", want, body)
+		}
+	}
+	if n := strings.Count(string(body), "\nskbtrail_drops_total{"); n != 2 {
+		t.Errorf("%d drop series, want 2", n)
 	}
 }

@@ -35,6 +35,15 @@ type Config struct {
 	Out      io.Writer     // reports
 	Log      io.Writer     // progress and warnings (stderr)
 	Terminal bool          // Out is a terminal: redraw the table in place
+	// Names names the namespaces of the table and the JSON records (pod,
+	// netns name, process); nil: inodes.
+	Names output.Namer
+	// Notice, when set, is said once on Log when counting begins (that no
+	// runtime names pods).
+	Notice string
+	// PodLabels adds pod and pod_namespace labels to the drop metrics
+	// (--metrics-labels pod); needs Names.
+	PodLabels bool
 }
 
 // BadMetricsAddr is the error for a metrics address that cannot be
@@ -83,6 +92,9 @@ func Run(ctx context.Context, cfg Config) error {
 		// The metrics need the mode, known after attaching; listen first
 		// anyway so that a busy address fails before anything is loaded.
 		m = metrics.New(event.KfreeSkb.String(), "", cfg.MaxKeys)
+		if cfg.PodLabels && cfg.Names != nil {
+			m.PodLabels(cfg.Names)
+		}
 		s, err := metrics.Serve(cfg.Metrics, m.Handler())
 		if err != nil {
 			return &BadMetricsAddr{cfg.Metrics, err}
@@ -109,17 +121,24 @@ func Run(ctx context.Context, cfg Config) error {
 
 	var out output.DropsRenderer
 	if cfg.JSON {
-		out = output.NewDropsJSON(stdout)
+		js := output.NewDropsJSON(stdout)
+		js.Names = cfg.Names
+		out = js
 	} else {
 		stackTop := 0
 		if cfg.Stack {
 			stackTop = 5
 		}
-		out = output.NewDropsText(stdout, cfg.Top, stackTop, cfg.Terminal)
+		tx := output.NewDropsText(stdout, cfg.Top, stackTop, cfg.Terminal)
+		tx.Names = cfg.Names
+		out = tx
 	}
 	where := ""
 	if cfg.Metrics != "" {
 		where = ", metrics at http://" + cfg.Metrics + "/metrics"
+	}
+	if cfg.Notice != "" {
+		fmt.Fprintf(stderr, "skbtrail: %s\n", cfg.Notice)
 	}
 	fmt.Fprintf(stderr, "begin trace... (counting drops at skb:kfree_skb via %s, filter: %s, every %s%s; Ctrl-C to stop)\n",
 		dr.Mode, f, cfg.Interval, where)

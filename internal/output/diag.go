@@ -21,6 +21,9 @@ func (t *Text) Analysis(a *diag.Analysis) error {
 		if f.Probe != "" {
 			where = f.Group + "/" + f.Probe
 		}
+		if w := who(t.Names, f.Netns); w.Known() {
+			where += " in " + w.Short()
+		}
 		fmt.Fprintf(t.w, "[%d] %-5s (%s) %s\n", i+1, f.Level, where, f.Message)
 		if f.Location != "" {
 			fmt.Fprintf(t.w, "    location: %s\n", f.Location)
@@ -68,6 +71,9 @@ func (j *JSON) Analysis(a *diag.Analysis) error {
 			continue
 		}
 		r := Record(e)
+		if j.Names != nil {
+			r = WithNames(r, who(j.Names, e.Netns))
+		}
 		r = append(r, field{"level", a.Levels[i]})
 		if err := j.writeValue(r); err != nil {
 			return err
@@ -87,6 +93,10 @@ func (j *JSON) Analysis(a *diag.Analysis) error {
 		}
 		if f.Netns != 0 {
 			o = append(o, field{"netns", f.Netns})
+			if w := who(j.Names, f.Netns); w.Known() {
+				o = append(o, field{"netns_name", w.NetnsName}, field{"pod", w.Pod}, field{"pod_namespace", w.PodNamespace},
+					field{"container", w.Container})
+			}
 		}
 		if len(f.Details) > 0 {
 			o = append(o, field{"details", f.Details})

@@ -27,6 +27,7 @@ type DropsText struct {
 	Top      int
 	StackTop int
 	Clear    bool
+	Names    Namer // names namespaces (pod, netns name, process); nil: inodes
 }
 
 // NewDropsText returns a DropsText writing to w.
@@ -74,16 +75,17 @@ func (t *DropsText) table(rows []drops.Row, withTotal bool) {
 		shown = shown[:t.Top]
 	}
 	// Column widths from the rows shown, so the table stays narrow.
-	wr, wl, wd := len("REASON"), len("LOCATION"), len("DEVICE")
+	wr, wl, wd, wn := len("REASON"), len("LOCATION"), len("DEVICE"), 10
 	for _, r := range shown {
+		wn = max(wn, len(t.netns(r.Netns)))
 		wr = max(wr, len(orDash(r.Reason)))
 		wl = max(wl, len(orDash(r.Location)))
 		wd = max(wd, len(orDash(r.Device)))
 	}
 	if withTotal {
-		fmt.Fprintf(t.w, "%10s %10s  %-*s  %-*s  %-10s  %s\n", "COUNT", "TOTAL", wr, "REASON", wl, "LOCATION", "NETNS", "DEVICE")
+		fmt.Fprintf(t.w, "%10s %10s  %-*s  %-*s  %-*s  %s\n", "COUNT", "TOTAL", wr, "REASON", wl, "LOCATION", wn, "NETNS", "DEVICE")
 	} else {
-		fmt.Fprintf(t.w, "%10s  %-*s  %-*s  %-10s  %s\n", "COUNT", wr, "REASON", wl, "LOCATION", "NETNS", "DEVICE")
+		fmt.Fprintf(t.w, "%10s  %-*s  %-*s  %-*s  %s\n", "COUNT", wr, "REASON", wl, "LOCATION", wn, "NETNS", "DEVICE")
 	}
 	for i, r := range shown {
 		if withTotal {
@@ -91,7 +93,7 @@ func (t *DropsText) table(rows []drops.Row, withTotal bool) {
 		} else {
 			fmt.Fprintf(t.w, "%10d  ", r.Count)
 		}
-		fmt.Fprintf(t.w, "%-*s  %-*s  %-10s  %s\n", wr, orDash(r.Reason), wl, orDash(r.Location), netnsString(r.Netns), orDash(r.Device))
+		fmt.Fprintf(t.w, "%-*s  %-*s  %-*s  %s\n", wr, orDash(r.Reason), wl, orDash(r.Location), wn, t.netns(r.Netns), orDash(r.Device))
 		if i < t.StackTop {
 			for _, f := range r.Stack {
 				fmt.Fprintf(t.w, "%12s%s\n", "", f)
@@ -105,6 +107,15 @@ func (t *DropsText) table(rows []drops.Row, withTotal bool) {
 		}
 		fmt.Fprintf(t.w, "%10d  ... in %d more keys\n", n, len(rest))
 	}
+}
+
+// netns names a row's namespace: "pod default/web", "netns blue", "host",
+// or the inode.
+func (t *DropsText) netns(ino uint32) string {
+	if w := who(t.Names, ino); w.Known() {
+		return w.Short()
+	}
+	return netnsString(ino)
 }
 
 func netnsString(ino uint32) string {
@@ -130,7 +141,8 @@ func fmtInterval(d time.Duration) string {
 // records over the run gives its total), then one "interval" record. The
 // summary writes nothing: it would count drops twice.
 type DropsJSON struct {
-	w *bufio.Writer
+	w     *bufio.Writer
+	Names Namer // adds netns_name, pod, pod_namespace, container where known
 }
 
 // NewDropsJSON returns a DropsJSON writing to w.
@@ -138,15 +150,20 @@ func NewDropsJSON(w io.Writer) *DropsJSON { return &DropsJSON{w: bufio.NewWriter
 
 // DropRecord is one key's drops in one interval, as --json writes it.
 type DropRecord struct {
-	Type     string   `json:"type"` // "drop"
-	Time     string   `json:"time"` // RFC 3339, when the interval ended
-	Reason   string   `json:"reason"`
-	Location string   `json:"location"`
-	Netns    uint32   `json:"netns"`
-	Ifname   string   `json:"ifname"`
-	Count    uint64   `json:"count"` // drops in the interval
-	Total    uint64   `json:"total"` // drops of this key over the run so far
-	Stack    []string `json:"stack,omitempty"`
+	Type     string `json:"type"` // "drop"
+	Time     string `json:"time"` // RFC 3339, when the interval ended
+	Reason   string `json:"reason"`
+	Location string `json:"location"`
+	Netns    uint32 `json:"netns"`
+	// What is known of the namespace (with a Namer; omitted when unknown).
+	NetnsName    string   `json:"netns_name,omitempty"`
+	Pod          string   `json:"pod,omitempty"`
+	PodNamespace string   `json:"pod_namespace,omitempty"`
+	Container    string   `json:"container,omitempty"`
+	Ifname       string   `json:"ifname"`
+	Count        uint64   `json:"count"` // drops in the interval
+	Total        uint64   `json:"total"` // drops of this key over the run so far
+	Stack        []string `json:"stack,omitempty"`
 }
 
 // IntervalRecord ends each interval's records.
@@ -167,8 +184,12 @@ func (j *DropsJSON) Interval(iv drops.Interval) error {
 	ts := iv.Time.Format(time.RFC3339Nano)
 	enc := json.NewEncoder(j.w)
 	for _, r := range iv.Rows {
-		if err := enc.Encode(DropRecord{Type: "drop", Time: ts, Reason: r.Reason, Location: r.Location,
-			Netns: r.Netns, Ifname: r.Device, Count: r.Count, Total: r.Total, Stack: r.Stack}); err != nil {
+		rec := DropRecord{Type: "drop", Time: ts, Reason: r.Reason, Location: r.Location,
+			Netns: r.Netns, Ifname: r.Device, Count: r.Count, Total: r.Total, Stack: r.Stack}
+		if w := who(j.Names, r.Netns); w.Known() {
+			rec.NetnsName, rec.Pod, rec.PodNamespace, rec.Container = w.NetnsName, w.Pod, w.PodNamespace, w.Container
+		}
+		if err := enc.Encode(rec); err != nil {
 			return err
 		}
 	}

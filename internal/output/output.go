@@ -12,8 +12,23 @@ import (
 
 	"github.com/skbtrail/skbtrail/internal/diag"
 	"github.com/skbtrail/skbtrail/internal/event"
+	"github.com/skbtrail/skbtrail/internal/names"
 	"github.com/skbtrail/skbtrail/internal/track"
 )
+
+// Namer names network namespaces for people (a *names.Resolver). It must
+// be cheap: it is asked for every event shown.
+type Namer interface {
+	Who(inode uint32) names.Who
+}
+
+// who names a namespace; nil n knows nothing but the inode.
+func who(n Namer, inode uint32) names.Who {
+	if n == nil || inode == 0 {
+		return names.Who{Inode: inode}
+	}
+	return n.Who(inode)
+}
 
 // Renderer writes events as they arrive (Event), whole stories (Story), or
 // analysed stories (Analysis). Flush writes out anything buffered.
@@ -29,7 +44,8 @@ type Renderer interface {
 type Text struct {
 	w      *bufio.Writer
 	Detail bool
-	Hooks  bool // show the netfilter observers' events
+	Hooks  bool  // show the netfilter observers' events
+	Names  Namer // names namespaces (pod, netns name, process); nil: inodes
 }
 
 // NewText returns a Text renderer writing to w.
@@ -56,9 +72,9 @@ func (t *Text) Story(s *track.Story) error {
 // story writes the block; with levels, each line starts with its level.
 func (t *Text) story(s *track.Story, levels []diag.Level) {
 	if s.Packet() && s.Parent != 0 {
-		fmt.Fprintf(t.w, "*** skb %s (clone of %s) ***\n", skbString(s.Skb), skbString(s.Parent))
+		fmt.Fprintf(t.w, "*** skb %s (clone of %s)%s ***\n", skbString(s.Skb), skbString(s.Parent), t.where(s))
 	} else if s.Packet() {
-		fmt.Fprintf(t.w, "*** skb %s ***\n", skbString(s.Skb))
+		fmt.Fprintf(t.w, "*** skb %s%s ***\n", skbString(s.Skb), t.where(s))
 	} else {
 		fmt.Fprintf(t.w, "*** %s (no skb) ***\n", s.Events[0].Name)
 	}
@@ -80,6 +96,37 @@ func (t *Text) story(s *track.Story, levels []diag.Level) {
 	}
 }
 
+// where names the namespaces a story passed, in order, when a Namer knows
+// them: " from pod default/a to pod default/b".
+func (t *Text) where(s *track.Story) string {
+	if t.Names == nil {
+		return ""
+	}
+	var seen []uint32
+	for _, e := range s.Events {
+		if e.Netns != 0 && (len(seen) == 0 || seen[len(seen)-1] != e.Netns) && visible(e, t.Hooks) {
+			seen = append(seen, e.Netns)
+		}
+	}
+	var parts []string
+	named := map[string]bool{}
+	for _, ino := range seen {
+		w := who(t.Names, ino)
+		if !w.Known() || named[w.String()] {
+			continue
+		}
+		named[w.String()] = true
+		parts = append(parts, w.String())
+	}
+	switch len(parts) {
+	case 0:
+		return ""
+	case 1:
+		return " in " + parts[0]
+	}
+	return " from " + parts[0] + " to " + strings.Join(parts[1:], " to ")
+}
+
 // line writes an event; in the story of skb owner, an event of another skb
 // (a clone that joined it) says so.
 func (t *Text) line(e event.Event, owner uint64) {
@@ -89,8 +136,13 @@ func (t *Text) line(e event.Event, owner uint64) {
 		if ifname == "" {
 			ifname = "-"
 		}
-		fmt.Fprintf(t.w, "cpu %-2d %-16s ns %-10d %-15s ",
-			e.CPU, fmt.Sprintf("%s/%d", e.Comm, e.PID), e.Netns, ifname)
+		if t.Names != nil {
+			fmt.Fprintf(t.w, "cpu %-2d %-16s %-24s %-15s ",
+				e.CPU, fmt.Sprintf("%s/%d", e.Comm, e.PID), who(t.Names, e.Netns).String(), ifname)
+		} else {
+			fmt.Fprintf(t.w, "cpu %-2d %-16s ns %-10d %-15s ",
+				e.CPU, fmt.Sprintf("%s/%d", e.Comm, e.PID), e.Netns, ifname)
+		}
 	}
 	t.w.WriteString(e.Packet.String())
 	if e.Reason != "" || e.Location != "" {
@@ -158,7 +210,8 @@ func visible(e event.Event, hooks bool) bool {
 // JSON writes one JSON object per line (see the README for the fields).
 type JSON struct {
 	w     *bufio.Writer
-	Hooks bool // write the netfilter observers' events
+	Hooks bool  // write the netfilter observers' events
+	Names Namer // adds netns_name, pod, pod_namespace, container; nil: not
 }
 
 // NewJSON returns a JSON renderer writing to w.
@@ -209,7 +262,28 @@ func (j *JSON) Loss(l Loss) error {
 	return j.w.Flush()
 }
 
-func (j *JSON) write(e event.Event) error { return j.writeValue(Record(e)) }
+func (j *JSON) write(e event.Event) error {
+	o := Record(e)
+	if j.Names != nil {
+		o = WithNames(o, who(j.Names, e.Netns))
+	}
+	return j.writeValue(o)
+}
+
+// WithNames adds what is known of an event's namespace after its "netns"
+// field: netns_name (under /run/netns), pod, pod_namespace, container
+// ("" when unknown).
+func WithNames(o ordered, w names.Who) ordered {
+	add := ordered{{"netns_name", w.NetnsName}, {"pod", w.Pod}, {"pod_namespace", w.PodNamespace}, {"container", w.Container}}
+	for i, f := range o {
+		if f.k == "netns" {
+			out := append(ordered{}, o[:i+1]...)
+			out = append(out, add...)
+			return append(out, o[i+1:]...)
+		}
+	}
+	return append(o, add...)
+}
 
 func (j *JSON) writeValue(v any) error {
 	b, err := json.Marshal(v)

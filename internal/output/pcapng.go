@@ -3,12 +3,14 @@ package output
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/skbtrail/skbtrail/internal/event"
+	"github.com/skbtrail/skbtrail/internal/names"
 )
 
 // Pcap writes the packets of traced events as pcapng, which Wireshark and
@@ -21,8 +23,9 @@ type Pcap struct {
 	w       *pcapgo.NgWriter
 	snaplen uint32
 	ifaces  map[ifaceKey]int
-	Hooks   bool // write the netfilter observers' events too
-	Packets int  // packets written
+	Hooks   bool  // write the netfilter observers' events too
+	Packets int   // packets written
+	Names   Namer // names namespaces in comments and interfaces; nil: inodes
 }
 
 type ifaceKey struct {
@@ -69,7 +72,11 @@ func (p *Pcap) Write(e event.Event) error {
 		Length:         wire,
 		InterfaceIndex: id,
 	}
-	if err := p.w.WritePacketWithOptions(ci, e.Data, pcapgo.NgPacketOptions{Comments: []string{Comment(e)}}); err != nil {
+	comment := Comment(e)
+	if w := who(p.Names, e.Netns); w.Known() {
+		comment += " (" + describe(w) + ")"
+	}
+	if err := p.w.WritePacketWithOptions(ci, e.Data, pcapgo.NgPacketOptions{Comments: []string{comment}}); err != nil {
 		return fmt.Errorf("pcapng: %w", err)
 	}
 	p.Packets++
@@ -84,9 +91,15 @@ func (p *Pcap) iface(e event.Event) (int, error) {
 	if id, ok := p.ifaces[k]; ok {
 		return id, nil
 	}
+	name, desc := e.Ifname, fmt.Sprintf("%s in netns %d (ifindex %d)", e.Ifname, e.Netns, e.Ifindex)
+	if w := who(p.Names, e.Netns); w.Known() {
+		// "eth0@pod default/web": tshark and Wireshark show the name.
+		name = e.Ifname + "@" + w.Short()
+		desc += ": " + describe(w)
+	}
 	id, err := p.w.AddInterface(pcapgo.NgInterface{
-		Name:                e.Ifname,
-		Description:         fmt.Sprintf("%s in netns %d (ifindex %d)", e.Ifname, e.Netns, e.Ifindex),
+		Name:                name,
+		Description:         desc,
 		LinkType:            layers.LinkTypeRaw,
 		SnapLength:          p.snaplen,
 		TimestampResolution: 9,
@@ -113,3 +126,19 @@ func Comment(e event.Event) string {
 
 // Flush writes buffered output.
 func (p *Pcap) Flush() error { return p.w.Flush() }
+
+// describe says all that is known of a namespace: "pod default/web
+// container nginx netns cni-1 pid 1234 pause".
+func describe(w names.Who) string {
+	parts := []string{w.String()}
+	if w.Pod != "" && w.Container != "" {
+		parts = append(parts, "container "+w.Container)
+	}
+	if w.Pod != "" && w.NetnsName != "" {
+		parts = append(parts, "netns "+w.NetnsName)
+	}
+	if w.PID != 0 && !strings.HasPrefix(parts[0], "pid ") {
+		parts = append(parts, fmt.Sprintf("pid %d %s", w.PID, w.Comm))
+	}
+	return strings.Join(parts, " ")
+}

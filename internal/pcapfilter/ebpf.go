@@ -121,8 +121,11 @@ func Translate(prog []bpf.RawInstruction) (asm.Instructions, error) {
 	emit(asm.Instruction{OpCode: asm.OpCode(asm.JumpClass).SetJumpOp(asm.JLE).SetSource(asm.ImmSource),
 		Dst: regCopied, Constant: CopySize, Offset: 1}, asm.Mov.Imm32(regCopied, CopySize))
 	if usesMem {
+		// Through a register: cilium/ebpf's StoreImm makes an invalid
+		// opcode.
+		emit(asm.Mov.Imm(asm.R0, 0))
 		for off := int16(memOff); off < 0; off += 8 {
-			emit(asm.StoreImm(asm.RFP, off, 0, asm.DWord))
+			emit(asm.StoreMem(asm.RFP, off, asm.R0, asm.DWord))
 		}
 	}
 

@@ -13,6 +13,7 @@ import (
 	"github.com/cilium/ebpf/rlimit"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+	"golang.org/x/net/bpf"
 )
 
 // expressions the corpus runs through libpcap and the translation.
@@ -91,53 +92,71 @@ func packets(t *testing.T) map[string][]byte {
 	return out
 }
 
-// TestTranslateMatchesLibpcap runs every expression's program on every
-// packet of the corpus (and on every truncation of it) with libpcap's
-// bpf_filter and with the translated eBPF in the kernel, and wants the
-// same verdict.
+// TestTranslateMatchesLibpcap runs every expression's program, libpcap's
+// (the oracle, from tcpdump) and ours, on every packet of the corpus (and
+// on every truncation of it) with Run and with the translated eBPF in the
+// kernel, and wants the same verdict.
 func TestTranslateMatchesLibpcap(t *testing.T) {
 	run := kernelRunner(t)
-	pkts := packets(t)
+	pkts := map[string][]byte{}
+	for name, p := range packets(t) {
+		pkts[name] = p
+	}
+	for _, p := range corpus() {
+		pkts["corpus "+p.name] = p.data
+	}
 	checked := 0
-	for _, expr := range expressions {
-		prog, err := Compile(expr)
+	for _, expr := range append(expressions, "protochain 6", "ip6 protochain 17", "tcp port 80 or 443", "net fd00::/8 and udp") {
+		ours, err := Compile(expr)
 		if err != nil {
 			t.Fatalf("%q: %v", expr, err)
 		}
-		body, err := Translate(prog)
+		theirs, err := libpcap(t, expr)
 		if err != nil {
-			t.Fatalf("%q: translate: %v", expr, err)
+			t.Fatalf("%q: libpcap: %v", expr, err)
 		}
-		if run == nil {
-			continue
-		}
-		p, err := run.load(body)
-		if err != nil {
-			t.Fatalf("%q: load: %v", expr, err)
-		}
-		matched := 0
-		for name, pkt := range pkts {
-			for n := len(pkt); n >= 0; n-- {
-				cut := pkt[:n]
-				want := Run(prog, cut, uint32(n)) != 0
-				got, err := run.run(p, cut)
-				if err != nil {
-					t.Fatalf("%q on %s[:%d]: %v", expr, name, n, err)
+		for _, prog := range []struct {
+			who  string
+			prog []bpf.RawInstruction
+		}{{"ours", ours}, {"libpcap's", theirs}} {
+			body, err := Translate(prog.prog)
+			if err != nil {
+				if prog.who == "libpcap's" && strings.Contains(expr, "protochain") {
+					continue // libpcap's protochain jumps back
 				}
-				if got != want {
-					t.Errorf("%q on %s[:%d] (% x): eBPF %v, libpcap %v", expr, name, n, cut, got, want)
-				}
-				if n == len(pkt) && want {
-					matched++
-				}
-				checked++
-				if n < len(pkt)-80 { // long payloads: the headers are what counts
-					n = 0
+				t.Fatalf("%q: translate %s: %v", expr, prog.who, err)
+			}
+			if run == nil {
+				continue
+			}
+			p, err := run.load(body)
+			if err != nil {
+				t.Fatalf("%q: load %s: %v", expr, prog.who, err)
+			}
+			matched := 0
+			for name, pkt := range pkts {
+				for n := len(pkt); n >= 0; n-- {
+					cut := pkt[:n]
+					want := Run(prog.prog, cut, uint32(n)) != 0
+					got, err := run.run(p, cut)
+					if err != nil {
+						t.Fatalf("%q on %s[:%d]: %v", expr, name, n, err)
+					}
+					if got != want {
+						t.Errorf("%q (%s) on %s[:%d] (% x): eBPF %v, Run %v", expr, prog.who, name, n, cut, got, want)
+					}
+					if n == len(pkt) && want {
+						matched++
+					}
+					checked++
+					if n < len(pkt)-80 { // long payloads: the headers are what counts
+						n = 0
+					}
 				}
 			}
+			p.Close()
+			t.Logf("%-45q %-9s matches %d of %d packets", expr, prog.who, matched, len(pkts))
 		}
-		p.Close()
-		t.Logf("%-45q matches %d of %d packets", expr, matched, len(pkts))
 	}
 	t.Logf("%d verdicts compared", checked)
 }
@@ -145,7 +164,11 @@ func TestTranslateMatchesLibpcap(t *testing.T) {
 func TestCompileError(t *testing.T) {
 	_, err := Compile("tcp and and port 80")
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "syntax error") || strings.Contains(err.Error(), "\n") {
-		t.Fatalf("err = %v, want libpcap's syntax error on one line", err)
+		t.Fatalf("err = %v, want a syntax error on one line", err)
+	}
+	_, err = Compile("ether host 1:2:3:4:5:6 and tcp")
+	if !isLinkError(err) || !strings.Contains(err.Error(), "--dev") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("err = %v, want the link-layer error naming --dev", err)
 	}
 }
 

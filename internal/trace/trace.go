@@ -13,6 +13,7 @@ import (
 
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/ringbuf"
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/skbtrail/skbtrail/internal/catalog"
@@ -23,6 +24,7 @@ import (
 	"github.com/skbtrail/skbtrail/internal/filter"
 	"github.com/skbtrail/skbtrail/internal/kernel"
 	"github.com/skbtrail/skbtrail/internal/output"
+	"github.com/skbtrail/skbtrail/internal/pcapfilter"
 	"github.com/skbtrail/skbtrail/internal/probe"
 	"github.com/skbtrail/skbtrail/internal/track"
 )
@@ -47,10 +49,16 @@ type Config struct {
 	// translation (pcapfilter.Translate), checked with Filter in the kernel.
 	Expr     string
 	ExprProg asm.Instructions
+	// ExprBPF is Expr compiled (pcapfilter.Compile): it decides the route
+	// lookups, which have no packet for the kernel to filter.
+	ExprBPF []bpf.RawInstruction
 	// Pcap, when set, gets every event's packet (--pcap); Snaplen bytes
 	// of each are copied in the kernel.
 	Pcap    *output.Pcap
 	Snaplen uint32
+	// Notice, when set, is said once on Log when tracing begins (that no
+	// runtime names pods).
+	Notice string
 }
 
 // Stats is what a session counted.
@@ -118,6 +126,9 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 		} else {
 			shown += fmt.Sprintf(" and %q", cfg.Expr)
 		}
+	}
+	if cfg.Notice != "" {
+		fmt.Fprintf(cfg.Log, "skbtrail: %s\n", cfg.Notice)
 	}
 	fmt.Fprintf(cfg.Log, "begin trace... (%s, filter: %s; Ctrl-C to stop)\n", probesLine(sess, funcs), shown)
 
@@ -271,6 +282,10 @@ func (r *runner) handle(raw []byte) {
 	if err != nil {
 		r.st.Errors++
 		return
+	}
+	if p := e.Packet; len(r.cfg.ExprBPF) > 0 && e.Probe == event.FibTableLookup && p.Source == event.FromFlow &&
+		!pcapfilter.MatchFlow(r.cfg.ExprBPF, pcapfilter.Flow{Family: p.Family, Proto: p.Proto, Src: p.Src, Dst: p.Dst, Sport: p.Sport, Dport: p.Dport}) {
+		return // the expression rejects this lookup's flow
 	}
 	r.st.Events++
 	if r.cfg.Pcap != nil && r.pcapErr == nil {

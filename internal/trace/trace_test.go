@@ -9,6 +9,7 @@ import (
 	"github.com/skbtrail/skbtrail/internal/diag"
 	"github.com/skbtrail/skbtrail/internal/diagnose"
 	"github.com/skbtrail/skbtrail/internal/event"
+	"github.com/skbtrail/skbtrail/internal/pcapfilter"
 	"github.com/skbtrail/skbtrail/internal/track"
 )
 
@@ -143,5 +144,23 @@ func TestDiagWaitsForStoriesToSettle(t *testing.T) {
 	r.drain(true)
 	if len(out.analyses) != 1 {
 		t.Fatal("not analysed at the end")
+	}
+}
+
+func TestExprRejectsLookups(t *testing.T) {
+	for _, c := range []struct {
+		expr  string
+		shown bool
+	}{{"udp and dst host 198.18.0.2", true}, {"tcp", false}, {"udp and ip[8] < 10", false}} {
+		prog, err := pcapfilter.Compile(c.expr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, out := newRunner(Config{Basic: true, Expr: c.expr, ExprBPF: prog})
+		r.handle(rec(t, event.FibTableLookup.String(), 0, 1))
+		r.handle(rec(t, "net_dev_queue", 0x30, 2)) // would claim it
+		if got := len(out.events) == 2; got != c.shown {
+			t.Errorf("%q: events %v, want the lookup shown: %v", c.expr, out.events, c.shown)
+		}
 	}
 }

@@ -3,8 +3,8 @@
 // against the running kernel, makes traffic between the namespaces and checks
 // what the tool reported.
 //
-// The tests need root. They build ./cmd/skbtrail once (SKBTRAIL_BIN names a
-// prebuilt binary instead). Without root, or when the build fails, they are
+// The tests need root. They build ./cmd/skbtrail once, as it ships: without
+// cgo, a static binary (SKBTRAIL_BIN names a prebuilt binary instead). Without root, or when the build fails, they are
 // skipped, unless CI=true, in which case the test binary fails.
 //
 // Test traffic stays inside the namespaces the tests create, between

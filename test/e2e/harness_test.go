@@ -378,10 +378,18 @@ func runAll(t *testing.T, argss ...[]string) []*proc {
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
 	needBinary(t)
+	return startCmd(t, args, exec.Command(binPath, args...))
+}
+
+// startCmd is start for a command that runs skbtrail with args another way
+// (in a minimal root, say). The process is killed when the test ends if it
+// is still running.
+func startCmd(t *testing.T, args []string, cmd *exec.Cmd) *proc {
+	t.Helper()
 	p := &proc{
 		t:      t,
 		args:   args,
-		cmd:    exec.Command(binPath, args...),
+		cmd:    cmd,
 		stdout: newSyncBuf(""),
 		stderr: newSyncBuf(beginMarker),
 		done:   make(chan struct{}),

@@ -20,7 +20,17 @@ var (
 	rootSkip string
 	// binSkip, if set, says why tests that run skbtrail cannot run.
 	binSkip string
+	// staticErr, if set, says why binPath is not the static binary that
+	// ships: skbtrail did not build without cgo. The tests in static_test.go
+	// fail with it; the others run a binary built with cgo, so that one
+	// defect fails the tests about it, not every test.
+	staticErr error
 )
+
+// shippedBuild is how skbtrail is built for release, with CGO_ENABLED=0 so
+// that the binary is static: here, in test/vm/matrix and in the Dockerfile
+// (TestStaticBinary checks that the Dockerfile agrees).
+var shippedBuild = []string{"build", "-trimpath"}
 
 func TestMain(m *testing.M) {
 	ci := os.Getenv("CI") == "true"
@@ -54,7 +64,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// findBinary returns $SKBTRAIL_BIN, or builds ./cmd/skbtrail into dir.
+// findBinary returns $SKBTRAIL_BIN, or builds ./cmd/skbtrail into dir as it
+// ships (shippedBuild, without cgo); if that fails, it sets staticErr and
+// builds it with cgo.
 func findBinary(dir string) (string, error) {
 	if p := os.Getenv("SKBTRAIL_BIN"); p != "" {
 		abs, err := filepath.Abs(p)
@@ -85,13 +97,26 @@ func findBinary(dir string) (string, error) {
 	}
 	root := filepath.Dir(gomod)
 	bin := filepath.Join(dir, "skbtrail")
-	cmd := exec.CommandContext(ctx, goBin, "build", "-o", bin, "./cmd/skbtrail")
-	cmd.Dir = root
-	var buf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &buf, &buf
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/skbtrail in %s failed: %v\n%s", root, err, buf.String())
+	build := func(env string, args ...string) error {
+		args = append(append([]string(nil), args...), "-o", bin, "./cmd/skbtrail")
+		cmd := exec.CommandContext(ctx, goBin, args...)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), env)
+		var buf bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &buf, &buf
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("%s go %s in %s failed: %v\n%s", env, strings.Join(args, " "), root, err, buf.String())
+		}
+		return nil
 	}
+	staticErr = build("CGO_ENABLED=0", shippedBuild...)
+	if staticErr == nil {
+		return bin, nil
+	}
+	if err := build("CGO_ENABLED=1", "build"); err != nil {
+		return "", fmt.Errorf("%v\nand with cgo: %v", staticErr, err)
+	}
+	fmt.Fprintf(os.Stderr, "e2e: skbtrail does not build without cgo; testing a cgo build (TestStaticBinary fails):\n%v\n", staticErr)
 	return bin, nil
 }
 

@@ -17,7 +17,7 @@ func TestPcapExpression(t *testing.T) {
 	needBinary(t)
 	tshark, err := exec.LookPath("tshark")
 	if err != nil {
-		t.Fatal("tshark is needed to read the capture (Debian package tshark; .ci/run installs it)")
+		t.Fatal("tshark is needed to read the capture (Debian package tshark; test/run installs it)")
 	}
 	t.Parallel()
 	p := newPair(t)

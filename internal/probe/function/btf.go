@@ -11,7 +11,7 @@ import (
 // skb, and how to find, on the running kernel, which argument the skb is.
 
 // maxSkbArg is the last argument position the programs can read the skb
-// from (bpf/function.c has one program per position).
+// from (function.c has one program per position).
 const maxSkbArg = 5
 
 // SkbArg returns the position (1-based) of the first parameter of type
