@@ -49,35 +49,46 @@ func needRoot(b *testing.B) {
 	}
 }
 
+// built is a binary the benchmarks run: $ENV, or built once from pkg.
+type built struct {
+	env, pkg string
+	once     sync.Once
+	path     string
+	err      error
+}
+
 var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
+	skbtrailBin = &built{env: "SKBTRAIL_BIN", pkg: "../cmd/skbtrail"}
+	floorBin    = &built{env: "FLOOR_BIN", pkg: "./floor"}
 )
 
-// skbtrail returns $SKBTRAIL_BIN or builds ./cmd/skbtrail once.
-func skbtrail(b *testing.B) string {
-	binOnce.Do(func() {
-		if p := os.Getenv("SKBTRAIL_BIN"); p != "" {
-			binPath, binErr = filepath.Abs(p)
+func (c *built) get(b *testing.B) string {
+	c.once.Do(func() {
+		if p := os.Getenv(c.env); p != "" {
+			c.path, c.err = filepath.Abs(p)
 			return
 		}
 		dir, err := os.MkdirTemp("", "skbtrail-bench-")
 		if err != nil {
-			binErr = err
+			c.err = err
 			return
 		}
-		binPath = filepath.Join(dir, "skbtrail")
-		out, err := exec.Command("go", "build", "-o", binPath, "../cmd/skbtrail").CombinedOutput()
+		c.path = filepath.Join(dir, filepath.Base(c.pkg))
+		out, err := exec.Command("go", "build", "-o", c.path, c.pkg).CombinedOutput()
 		if err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+			c.err = fmt.Errorf("go build %s: %v\n%s", c.pkg, err, out)
 		}
 	})
-	if binErr != nil {
-		b.Fatal(binErr)
+	if c.err != nil {
+		b.Fatal(c.err)
 	}
-	return binPath
+	return c.path
 }
+
+// bins are the binaries a mode's argv is made from.
+type bins struct{ skbtrail, floor string }
+
+func getBins(b *testing.B) bins { return bins{skbtrailBin.get(b), floorBin.get(b)} }
 
 // ---------------------------------------------------------------------------
 // The namespace pair and the flood.
@@ -319,38 +330,55 @@ func (t *tool) stop(b *testing.B) int64 {
 type mode struct {
 	name  string
 	ready string
-	argv  func(bin string) []string // nil: no tool
+	argv  func(bin bins) []string // nil: no tool
+	floor string                  // the mode whose empty programs attach where this one's do
 }
 
+// The floors: the minimal loader (bench/floor) attaching programs that
+// return at once where the tools attach theirs. Every tool's cost is given
+// as a ratio to its floor's, measured in the same run.
 var modes = []mode{
 	{name: "none"},
-	{name: "trace-nomatch", ready: "begin trace", argv: func(bin string) []string {
-		return []string{bin, "-p", "udp", "-d", noSuch}
+	{name: "floor", ready: "begin trace", argv: func(bin bins) []string {
+		return []string{bin.floor}
 	}},
-	{name: "trace-match", ready: "begin trace", argv: func(bin string) []string {
-		return []string{bin, "-p", "udp", "-d", addrB, "--json"}
+	{name: "trace-nomatch", ready: "begin trace", floor: "floor", argv: func(bin bins) []string {
+		return []string{bin.skbtrail, "-p", "udp", "-d", noSuch}
 	}},
-	{name: "drops", ready: "begin trace", argv: func(bin string) []string {
-		return []string{bin, "drops", "--json"}
+	{name: "trace-match", ready: "begin trace", floor: "floor", argv: func(bin bins) []string {
+		return []string{bin.skbtrail, "-p", "udp", "-d", addrB, "--json"}
 	}},
-	{name: "bpftrace", ready: "Attaching 1 probe", argv: func(string) []string {
+	{name: "floor-kfree", ready: "begin trace", argv: func(bin bins) []string {
+		return []string{bin.floor, "-t", "kfree_skb"}
+	}},
+	{name: "drops", ready: "begin trace", floor: "floor-kfree", argv: func(bin bins) []string {
+		return []string{bin.skbtrail, "drops", "--json"}
+	}},
+	{name: "bpftrace", ready: "Attaching 1 probe", floor: "floor-kfree", argv: func(bins) []string {
 		return []string{"bpftrace", "-e", bpftraceProg}
 	}},
 }
 
-var rounds = flag.Int("rounds", 5, "BenchmarkFlood: rounds of all modes, interleaved")
+func (m mode) skip() bool { return m.name == "bpftrace" && !haveBpftrace() }
+
+var rounds = flag.Int("rounds", 5, "BenchmarkFlood, BenchmarkProgCost, BenchmarkStartup: rounds of all modes, interleaved")
 
 // BenchmarkFlood sends b.N datagrams through the veth pair to B's closed
 // port in each mode, in -rounds rounds that run every mode one after the
 // other (so that a busy host slows all modes alike), and reports each
 // mode's median packets per second (<mode>-pps: the whole trip, send,
 // veth, receive, drop, runs on the sending CPU), its loss against no
-// tracing (<mode>-loss-%), the tools' peak RSS, and drops/bpftrace, the
+// tracing (<mode>-loss-%), its throughput as a ratio to its floor's
+// (<mode>/floor-pps, the median of the rounds' ratios; >= 1: no slower
+// than the empty programs), the tools' peak RSS, and drops/bpftrace, the
 // throughput ratio of skbtrail drops to the bpftrace one-liner (>= 1: no
 // costlier). Every packet sent is checked to arrive (Udp NoPorts in B).
 func BenchmarkFlood(b *testing.B) {
 	needRoot(b)
-	bin := skbtrail(b)
+	if firstCall(b) {
+		return
+	}
+	bin := getBins(b)
 	ensureTracefs(b)
 	p := newPair(b)
 	s := newSender(b, p.A)
@@ -361,7 +389,7 @@ func BenchmarkFlood(b *testing.B) {
 	for r := 0; r < *rounds; r++ {
 		for i := range modes {
 			m := modes[(i+r)%len(modes)]
-			if m.name == "bpftrace" && !haveBpftrace() {
+			if m.skip() {
 				continue
 			}
 			b.StopTimer()
@@ -396,12 +424,23 @@ func BenchmarkFlood(b *testing.B) {
 			b.ReportMetric(float64(rss[m.name]), m.name+"-maxrss-KiB")
 		}
 		b.Logf("%-14s pps per round: %.0f", m.name, pps[m.name])
+		if f := pps[m.floor]; len(f) > 0 {
+			rs := ratios(pps[m.name], f)
+			b.ReportMetric(median(rs), m.name+"/floor-pps")
+			b.Logf("%-14s pps / %s pps per round: %s", m.name, m.floor, fmtRange(rs))
+		}
 	}
 	if bt := median(pps["bpftrace"]); bt > 0 {
 		b.ReportMetric(median(pps["drops"])/bt, "drops/bpftrace")
 	}
 	b.ReportMetric(0, "ns/op")
 }
+
+// firstCall reports the benchmark framework's first call, with b.N = 1,
+// made before the one with -test.benchtime's count: the benchmarks here
+// start tools for every round, so they do nothing in it. Give them
+// -test.benchtime Nx with N > 1.
+func firstCall(b *testing.B) bool { return b.N == 1 }
 
 func median(xs []float64) float64 {
 	if len(xs) == 0 {
@@ -415,42 +454,89 @@ func median(xs []float64) float64 {
 	return s[len(s)/2]
 }
 
-// BenchmarkStartup measures the time from starting skbtrail to its "begin
-// trace..." line (ns/op), and its peak RSS when idle.
-func BenchmarkStartup(b *testing.B) {
-	needRoot(b)
-	bin := skbtrail(b)
-	for _, c := range []struct {
-		name string
-		args []string
-	}{
-		{"trace", []string{"-p", "udp", "-d", noSuch}},
-		{"drops", []string{"drops"}},
-	} {
-		b.Run(c.name, func(b *testing.B) {
-			var rss int64
-			var total time.Duration
-			for i := 0; i < b.N; i++ {
-				t := start(b, "begin trace", append([]string{bin}, c.args...)...)
-				total += t.ready
-				rss = max(rss, t.stop(b))
-			}
-			b.ReportMetric(float64(total.Nanoseconds())/float64(b.N), "ns/op")
-			b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms-to-ready")
-			b.ReportMetric(float64(rss), "maxrss-KiB")
-		})
+// ratios divides round by round: rounds ran one mode after the other, so
+// a round's two figures saw the same host.
+func ratios(xs, ys []float64) []float64 {
+	var out []float64
+	for i := range xs {
+		if i < len(ys) && ys[i] != 0 {
+			out = append(out, xs[i]/ys[i])
+		}
 	}
+	return out
 }
 
-// BenchmarkProgCost runs each tool on the same flood with
-// kernel.bpf_stats_enabled=1 and reports the run time of its BPF programs
-// per packet (bpf-ns/pkt, from the kernel's own accounting: it leaves out
-// the tracepoint's dispatch and the tool's user space), and drops/bpftrace,
-// skbtrail drops' per-drop cost against the bpftrace one-liner's. Unlike
-// packets per second it barely depends on what else the host is doing.
+// fmtRange formats ratios as "median (min-max, n rounds)".
+func fmtRange(xs []float64) string {
+	if len(xs) == 0 {
+		return "-"
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	return fmt.Sprintf("%.2f (%.2f-%.2f, %d rounds)", median(s), s[0], s[len(s)-1], len(s))
+}
+
+// BenchmarkStartup measures the time from starting a command to its
+// "begin trace..." line, in -rounds interleaved rounds (ns/op: the
+// tracing command's median), with each command's median, skbtrail
+// tracing's as a ratio to the minimal loader's (floor: the same
+// tracepoints, empty programs), and the idle peak RSS.
+func BenchmarkStartup(b *testing.B) {
+	needRoot(b)
+	if firstCall(b) {
+		return
+	}
+	bin := getBins(b)
+	cases := []struct {
+		name string
+		argv []string
+	}{
+		{"floor", []string{bin.floor}},
+		{"trace", []string{bin.skbtrail, "-p", "udp", "-d", noSuch}},
+		{"drops", []string{bin.skbtrail, "drops"}},
+		{"floor-kfree", []string{bin.floor, "-t", "kfree_skb"}},
+	}
+	ms := map[string][]float64{}
+	rss := map[string]int64{}
+	n := max(b.N, *rounds)
+	for i := 0; i < n; i++ {
+		for j := range cases {
+			c := cases[(i+j)%len(cases)]
+			t := start(b, "begin trace", c.argv...)
+			ms[c.name] = append(ms[c.name], float64(t.ready.Microseconds())/1000)
+			rss[c.name] = max(rss[c.name], t.stop(b))
+		}
+	}
+	for _, c := range cases {
+		b.ReportMetric(median(ms[c.name]), c.name+"-ms")
+		b.ReportMetric(float64(rss[c.name]), c.name+"-maxrss-KiB")
+		b.Logf("%-12s ms to ready per round: %.1f", c.name, ms[c.name])
+	}
+	for _, r := range [][2]string{{"trace", "floor"}, {"drops", "floor-kfree"}} {
+		rs := ratios(ms[r[0]], ms[r[1]])
+		b.ReportMetric(median(rs), r[0]+"/"+r[1])
+		b.Logf("%s / %s start-up per round: %s", r[0], r[1], fmtRange(rs))
+	}
+	b.ReportMetric(median(ms["trace"])*1e6, "ns/op")
+}
+
+// BenchmarkProgCost runs each tool on the same flood of b.N packets with
+// kernel.bpf_stats_enabled=1 (restored after) and reports the run time of
+// its BPF programs per packet (<mode>-bpf-ns/pkt, from the kernel's own
+// accounting: it leaves out the tracepoint's dispatch and the tool's user
+// space), the programs run per packet, and each mode's cost as a ratio to
+// its floor's (<mode>/floor: the empty programs on the same tracepoints,
+// rounds interleaved, the median of the rounds' ratios), and
+// drops/bpftrace, skbtrail drops' per-drop cost against the bpftrace
+// one-liner's. Unlike packets per second it barely depends on what else
+// the host is doing. With -test.v it logs, for the first round, every
+// program's runs and ns per packet.
 func BenchmarkProgCost(b *testing.B) {
 	needRoot(b)
-	bin := skbtrail(b)
+	if firstCall(b) {
+		return
+	}
+	bin := getBins(b)
 	ensureTracefs(b)
 	old, err := os.ReadFile("/proc/sys/kernel/bpf_stats_enabled")
 	if err != nil {
@@ -462,36 +548,73 @@ func BenchmarkProgCost(b *testing.B) {
 	b.Cleanup(func() { os.WriteFile("/proc/sys/kernel/bpf_stats_enabled", bytes.TrimSpace(old), 0) })
 	p := newPair(b)
 	s := newSender(b, p.A)
-	cost := map[string]float64{}
-	for _, m := range modes {
-		if m.argv == nil || (m.name == "bpftrace" && !haveBpftrace()) {
-			continue
-		}
-		b.Run(m.name, func(b *testing.B) {
+	s.send(b, 10000)               // warm up
+	cost := map[string][]float64{} // BPF ns per packet, per round
+	runs := map[string][]float64{}
+	b.ResetTimer()
+	for r := 0; r < *rounds; r++ {
+		for i := range modes {
+			m := modes[(i+r)%len(modes)]
+			if m.argv == nil || m.skip() {
+				continue
+			}
+			b.StopTimer()
 			t := start(b, m.ready, m.argv(bin)...)
-			b.ResetTimer()
+			ns0, runs0, _ := progStats(b, t.cmd.Process.Pid)
+			b.StartTimer()
 			s.send(b, b.N)
 			b.StopTimer()
-			ns, runs := progStats(b, t.cmd.Process.Pid)
+			ns, n, per := progStats(b, t.cmd.Process.Pid)
 			t.stop(b)
-			if runs == 0 {
-				b.Fatalf("%s: its program did not run", m.name)
+			ns, n = ns-ns0, n-runs0
+			if n == 0 {
+				b.Fatalf("%s: its programs did not run", m.name)
 			}
-			cost[m.name] = float64(ns) / float64(runs)
-			b.ReportMetric(float64(ns)/float64(b.N), "bpf-ns/pkt")
-			b.ReportMetric(float64(runs)/float64(b.N), "runs/pkt")
-			b.ReportMetric(0, "ns/op")
-		})
+			cost[m.name] = append(cost[m.name], float64(ns)/float64(b.N))
+			runs[m.name] = append(runs[m.name], float64(n)/float64(b.N))
+			if r == 0 {
+				for _, pr := range per {
+					if pr.RunCnt > 0 {
+						b.Logf("%-14s %-16s %6.2f runs/pkt %7.1f ns/run", m.name, pr.Name,
+							float64(pr.RunCnt)/float64(b.N), float64(pr.RunTime)/float64(pr.RunCnt))
+					}
+				}
+			}
+		}
 	}
-	if cost["bpftrace"] > 0 && cost["drops"] > 0 {
-		b.Logf("drops/bpftrace BPF run time per drop: %.3f (%.1f ns / %.1f ns)", cost["drops"]/cost["bpftrace"], cost["drops"], cost["bpftrace"])
+	for _, m := range modes {
+		if len(cost[m.name]) == 0 {
+			continue
+		}
+		b.ReportMetric(median(cost[m.name]), m.name+"-bpf-ns/pkt")
+		b.ReportMetric(median(runs[m.name]), m.name+"-runs/pkt")
+		b.Logf("%-14s BPF ns per packet per round: %.1f (%.2f programs run per packet)", m.name, cost[m.name], median(runs[m.name]))
+		if f := cost[m.floor]; len(f) > 0 {
+			rs := ratios(cost[m.name], f)
+			b.ReportMetric(median(rs), m.name+"/floor")
+			b.Logf("%-14s BPF cost / %s per round: %s", m.name, m.floor, fmtRange(rs))
+		}
 	}
+	if bt := cost["bpftrace"]; len(bt) > 0 && len(cost["drops"]) > 0 {
+		rs := ratios(cost["drops"], bt)
+		b.ReportMetric(median(rs), "drops/bpftrace")
+		b.Logf("drops / bpftrace BPF cost per drop per round: %s", fmtRange(rs))
+	}
+	b.ReportMetric(0, "ns/op")
+}
+
+// progStat is one program's bpf_stats, from bpftool.
+type progStat struct {
+	ID      uint64 `json:"id"`
+	Name    string `json:"name"`
+	RunTime uint64 `json:"run_time_ns"`
+	RunCnt  uint64 `json:"run_cnt"`
 }
 
 // progStats sums run_time_ns and run_cnt of the BPF programs process pid
 // holds: the prog_id of its file descriptors (programs and links, from
-// /proc/PID/fdinfo), looked up with bpftool.
-func progStats(b *testing.B, pid int) (ns, runs uint64) {
+// /proc/PID/fdinfo), looked up with bpftool. It returns each program's too.
+func progStats(b *testing.B, pid int) (ns, runs uint64, per []progStat) {
 	b.Helper()
 	ids := map[uint64]bool{}
 	dir := fmt.Sprintf("/proc/%d/fdinfo", pid)
@@ -516,11 +639,7 @@ func progStats(b *testing.B, pid int) (ns, runs uint64) {
 	if err != nil {
 		b.Fatalf("bpftool prog show: %v", err)
 	}
-	var progs []struct {
-		ID      uint64 `json:"id"`
-		RunTime uint64 `json:"run_time_ns"`
-		RunCnt  uint64 `json:"run_cnt"`
-	}
+	var progs []progStat
 	if err := json.Unmarshal(out, &progs); err != nil {
 		b.Fatal(err)
 	}
@@ -528,9 +647,10 @@ func progStats(b *testing.B, pid int) (ns, runs uint64) {
 		if ids[p.ID] {
 			ns += p.RunTime
 			runs += p.RunCnt
+			per = append(per, p)
 		}
 	}
-	return ns, runs
+	return ns, runs, per
 }
 
 func haveBpftrace() bool {

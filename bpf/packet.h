@@ -6,8 +6,9 @@
  * It declares no maps, so programs that write no events (drops.c) include
  * it without pulling in the ring buffer; skbtrail.h builds on it.
  *
- * Everything is CO-RE (BPF_CORE_READ) and reads memory only through
- * bpf_probe_read_kernel, so the same code serves tp_btf and raw_tp programs.
+ * Everything is CO-RE. Kernel structures are read with LOAD (below): plain
+ * loads in programs whose pointers have BTF types, bpf_probe_read_kernel in
+ * the others; packet bytes are copied once with bpf_probe_read_kernel.
  */
 #ifndef SKBTRAIL_PACKET_H
 #define SKBTRAIL_PACKET_H
@@ -74,144 +75,212 @@ struct filter {
 
 const volatile struct filter cfg = {};
 
-static __always_inline void parse_l4(const void *l4p, __u8 proto, struct pkt *p)
-{
-	__u8 b[16];
-
-	switch (proto) {
-	case IPPROTO_TCP:
-		if (bpf_probe_read_kernel(b, 16, l4p))
-			return;
-		p->sport = ((__u16)b[0] << 8) | b[1];
-		p->dport = ((__u16)b[2] << 8) | b[3];
-		p->tcp_seq = ((__u32)b[4] << 24) | ((__u32)b[5] << 16) | ((__u32)b[6] << 8) | b[7];
-		p->tcp_ack = ((__u32)b[8] << 24) | ((__u32)b[9] << 16) | ((__u32)b[10] << 8) | b[11];
-		p->tcp_flags = b[13];
-		break;
-	case IPPROTO_UDP:
-		if (bpf_probe_read_kernel(b, 4, l4p))
-			return;
-		p->sport = ((__u16)b[0] << 8) | b[1];
-		p->dport = ((__u16)b[2] << 8) | b[3];
-		break;
-	case IPPROTO_ICMP:
-	case IPPROTO_ICMPV6:
-		if (bpf_probe_read_kernel(b, 8, l4p))
-			return;
-		p->icmp_type = b[0];
-		p->icmp_code = b[1];
-		p->icmp_id = ((__u16)b[4] << 8) | b[5];
-		p->icmp_seq = ((__u16)b[6] << 8) | b[7];
-		break;
-	}
-}
-
-static __always_inline int parse_ipv4(const __u8 *l3, struct pkt *p)
-{
-	__u8 h[20];
-
-	if (bpf_probe_read_kernel(h, sizeof(h), l3))
-		return 0;
-	p->family = 4;
-	p->ttl = h[8];
-	p->l4 = h[9];
-	p->ip_len = ((__u16)h[2] << 8) | h[3];
-	__builtin_memcpy(p->saddr, &h[12], 4);
-	__builtin_memcpy(p->daddr, &h[16], 4);
-	/* Only the first fragment carries the L4 header. */
-	if (((h[6] & 0x1f) | h[7]) == 0)
-		parse_l4(l3 + (h[0] & 0xf) * 4, p->l4, p);
-	return 1;
-}
-
-static __always_inline int parse_ipv6(const __u8 *l3, struct pkt *p)
-{
-	__u8 h[40], x[4];
-	__u8 next;
-	__u32 off = 40;
-
-	if (bpf_probe_read_kernel(h, sizeof(h), l3))
-		return 0;
-	p->family = 6;
-	p->ttl = h[7];
-	p->ip_len = (((__u16)h[4] << 8) | h[5]) + 40;
-	__builtin_memcpy(p->saddr, &h[8], 16);
-	__builtin_memcpy(p->daddr, &h[24], 16);
-	next = h[6];
-	/* Skip a bounded number of extension headers. */
-#pragma unroll
-	for (int i = 0; i < 4; i++) {
-		if (next == NEXTHDR_HOP || next == NEXTHDR_ROUTING || next == NEXTHDR_DEST) {
-			if (bpf_probe_read_kernel(x, 2, l3 + off))
-				return 1;
-			next = x[0];
-			off += ((__u32)x[1] + 1) * 8;
-		} else if (next == NEXTHDR_FRAGMENT) {
-			if (bpf_probe_read_kernel(x, 4, l3 + off))
-				return 1;
-			next = x[0];
-			off += 8;
-			if ((((__u16)x[2] << 8) | x[3]) & 0xfff8) {
-				p->l4 = next;
-				return 1; /* not the first fragment */
-			}
-		} else {
-			break;
-		}
-	}
-	p->l4 = next;
-	parse_l4(l3 + (off & 0x3ff), next, p);
-	return 1;
-}
+/*
+ * LOAD(direct, src, a, ...) is src->a->... . direct is a constant of each
+ * program: 1 in tp_btf, fentry and netfilter programs, whose pointers have
+ * BTF types the verifier lets them load from (a plain load, CO-RE
+ * relocated, that cannot fault); 0 in raw_tp and kprobe programs, whose
+ * pointers are plain numbers read with BPF_CORE_READ (one
+ * bpf_probe_read_kernel per pointer). One body serves both twins; the
+ * compiler keeps one side.
+ */
+#define LOAD(direct, src, a, ...)                                              \
+	((direct) ? ___arrow(src, a, ##__VA_ARGS__) : BPF_CORE_READ(src, a, ##__VA_ARGS__))
 
 /*
- * Fills p from the skb's headers. Returns 1 when an IP header was found, and
- * then sets *l3p to it.
+ * Headers are read in one copy: up to hdr_copy bytes from the IP header on
+ * (64 covers IPv4 with up to 24 bytes of options, or IPv6, with TCP's
+ * first 16 bytes; the loader raises it to HDR_COPY_MAX for a filter
+ * expression). Parts beyond the copy (long options, IPv6 extension
+ * headers) are read from the packet. The copy lives in a per-CPU map
+ * value the program provides, so that the filter expression can index it.
  */
-static __always_inline int parse_skb_l3(struct sk_buff *skb, struct pkt *p, const __u8 **l3p)
-{
-	/* Every read costs: the protocol first, to leave ARP and the like. */
-	__u16 proto = bpf_ntohs(BPF_CORE_READ(skb, protocol));
-	unsigned char *head;
-	const __u8 *l3;
-	__u16 nh, mh;
-	__u8 v;
+#define HDR_COPY_MAX 128
+const volatile __u32 hdr_copy = 64;
 
-	if (proto != ETH_P_IP && proto != ETH_P_IPV6 && proto != 0)
-		return 0;
-	head = BPF_CORE_READ(skb, head);
-	nh = BPF_CORE_READ(skb, network_header);
-	if (nh != 0 && nh != (__u16)~0U)
-		l3 = head + nh;
-	else if ((mh = BPF_CORE_READ(skb, mac_header)) != (__u16)~0U)
-		l3 = head + mh + ETH_HLEN;
-	else
-		l3 = BPF_CORE_READ(skb, data);
-	if (bpf_probe_read_kernel(&v, 1, l3))
-		return 0;
-	*l3p = l3;
-	switch (v >> 4) {
-	case 4:
-		return proto != ETH_P_IPV6 && parse_ipv4(l3, p);
-	case 6:
-		return proto != ETH_P_IP && parse_ipv6(l3, p);
+/* L4 bytes needed for proto's fields. */
+static __always_inline __u32 l4_need(__u8 proto)
+{
+	switch (proto) {
+	case IPPROTO_TCP:
+		return 14;
+	case IPPROTO_UDP:
+		return 4;
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
+		return 8;
 	}
 	return 0;
 }
 
-/* Fills p from the skb's headers. Returns 1 when an IP header was found. */
-static __always_inline int parse_skb(struct sk_buff *skb, struct pkt *p)
+/* parse_l4 fills p's L4 fields from off bytes into the packet at l3 (b: the copy, n bytes of it). */
+static __always_inline void parse_l4(const __u8 *b, __u32 n, const __u8 *l3, __u32 off, __u8 proto,
+				     struct pkt *p)
 {
-	const __u8 *l3;
+	__u8 t[16];
+	const __u8 *h = t;
+	__u32 need = l4_need(proto);
 
-	return parse_skb_l3(skb, p, &l3);
+	if (!need)
+		return;
+	off &= 0x3ff;
+	if (off + need <= n && off <= HDR_COPY_MAX - 16) {
+		h = b + off;
+	} else {
+		if (bpf_probe_read_kernel(t, 16, l3 + off))
+			return;
+	}
+	switch (proto) {
+	case IPPROTO_TCP:
+		p->sport = ((__u16)h[0] << 8) | h[1];
+		p->dport = ((__u16)h[2] << 8) | h[3];
+		p->tcp_seq = ((__u32)h[4] << 24) | ((__u32)h[5] << 16) | ((__u32)h[6] << 8) | h[7];
+		p->tcp_ack = ((__u32)h[8] << 24) | ((__u32)h[9] << 16) | ((__u32)h[10] << 8) | h[11];
+		p->tcp_flags = h[13];
+		break;
+	case IPPROTO_UDP:
+		p->sport = ((__u16)h[0] << 8) | h[1];
+		p->dport = ((__u16)h[2] << 8) | h[3];
+		break;
+	default:
+		p->icmp_type = h[0];
+		p->icmp_code = h[1];
+		p->icmp_id = ((__u16)h[4] << 8) | h[5];
+		p->icmp_seq = ((__u16)h[6] << 8) | h[7];
+		break;
+	}
+}
+
+/* parse_ipv4 fills p from the copy b (n bytes) of the header at l3. */
+static __always_inline int parse_ipv4(const __u8 *b, __u32 n, const __u8 *l3, struct pkt *p)
+{
+	if (n < 20)
+		return 0;
+	p->family = 4;
+	p->ttl = b[8];
+	p->l4 = b[9];
+	p->ip_len = ((__u16)b[2] << 8) | b[3];
+	__builtin_memcpy(p->saddr, &b[12], 4);
+	__builtin_memcpy(p->daddr, &b[16], 4);
+	/* Only the first fragment carries the L4 header. */
+	if (((b[6] & 0x1f) | b[7]) == 0)
+		parse_l4(b, n, l3, (b[0] & 0xf) * 4, p->l4, p);
+	return 1;
+}
+
+static __always_inline int parse_ipv6(const __u8 *b, __u32 n, const __u8 *l3, struct pkt *p)
+{
+	__u8 x[4];
+	const __u8 *e;
+	__u8 next;
+	__u32 off = 40;
+
+	if (n < 40)
+		return 0;
+	p->family = 6;
+	p->ttl = b[7];
+	p->ip_len = (((__u16)b[4] << 8) | b[5]) + 40;
+	__builtin_memcpy(p->saddr, &b[8], 16);
+	__builtin_memcpy(p->daddr, &b[24], 16);
+	next = b[6];
+	/* Skip a bounded number of extension headers. */
+#pragma unroll
+	for (int i = 0; i < 4; i++) {
+		if (next != NEXTHDR_HOP && next != NEXTHDR_ROUTING && next != NEXTHDR_DEST &&
+		    next != NEXTHDR_FRAGMENT)
+			break;
+		/*
+		 * Extension headers are rare: read them from the packet (a
+		 * branch per header between copy and packet would multiply
+		 * the paths the verifier walks).
+		 */
+		off &= 0x3ff;
+		if (bpf_probe_read_kernel(x, 4, l3 + off))
+			return 1;
+		e = x;
+		if (next == NEXTHDR_FRAGMENT) {
+			next = e[0];
+			off += 8;
+			if ((((__u16)e[2] << 8) | e[3]) & 0xfff8) {
+				p->l4 = next;
+				return 1; /* not the first fragment */
+			}
+		} else {
+			next = e[0];
+			off += ((__u32)e[1] + 1) * 8;
+		}
+	}
+	p->l4 = next;
+	parse_l4(b, n, l3, off, next, p);
+	return 1;
+}
+
+/* parse_ip fills p from the copy b (n bytes) of the IP header at l3. */
+static __always_inline int parse_ip(const __u8 *b, __u32 n, const __u8 *l3, struct pkt *p)
+{
+	if (n < 1)
+		return 0;
+	switch (b[0] >> 4) {
+	case 4:
+		return parse_ipv4(b, n, l3, p);
+	case 6:
+		return parse_ipv6(b, n, l3, p);
+	}
+	return 0;
+}
+
+/*
+ * skb_l3 finds the skb's IP header: it returns its address and sets *len to
+ * the linear bytes from there (0..65535), or returns 0 for a packet that
+ * is not IP (ARP and the like) or has no header in its linear data.
+ */
+static __always_inline const __u8 *skb_l3(struct sk_buff *skb, __u32 *len, const int direct)
+{
+	/* The protocol first, to leave ARP and the like. */
+	__u16 proto = bpf_ntohs(LOAD(direct, skb, protocol));
+	unsigned char *head;
+	const __u8 *l3;
+	__u16 nh, mh;
+	__s64 n;
+
+	if (proto != ETH_P_IP && proto != ETH_P_IPV6 && proto != 0)
+		return 0;
+	head = LOAD(direct, skb, head);
+	nh = LOAD(direct, skb, network_header);
+	if (nh != 0 && nh != (__u16)~0U)
+		l3 = head + nh;
+	else if ((mh = LOAD(direct, skb, mac_header)) != (__u16)~0U)
+		l3 = head + mh + ETH_HLEN;
+	else
+		l3 = LOAD(direct, skb, data);
+	/* tail is an offset from head on 64-bit */
+	n = (__s64)(head + LOAD(direct, skb, tail) - l3);
+	if (n <= 0)
+		return 0;
+	*len = n > 0xffff ? 0xffff : (__u32)n;
+	return l3;
+}
+
+/*
+ * copy_l3 copies min(len, hdr_copy) bytes from l3 into buf and returns how
+ * many (0 when the read fails).
+ */
+static __always_inline __u32 copy_l3(__u8 *buf, const __u8 *l3, __u32 len)
+{
+	__u32 n = len < hdr_copy ? len : hdr_copy;
+
+	if (n > HDR_COPY_MAX)
+		n = HDR_COPY_MAX;
+	if (!n || bpf_probe_read_kernel(buf, n, l3))
+		return 0;
+	return n;
 }
 
 /* How many bytes of the skb's linear data there are from l3 on (0..65535). */
-static __always_inline __u32 linear_from(struct sk_buff *skb, const __u8 *l3)
+static __always_inline __u32 linear_from(struct sk_buff *skb, const __u8 *l3, const int direct)
 {
-	const __u8 *head = BPF_CORE_READ(skb, head);
-	__u32 tail = BPF_CORE_READ(skb, tail); /* an offset from head on 64-bit */
+	const __u8 *head = LOAD(direct, skb, head);
+	__u32 tail = LOAD(direct, skb, tail); /* an offset from head on 64-bit */
 	__s64 n = (__s64)(head + tail - l3);
 
 	if (n <= 0)
@@ -223,17 +292,18 @@ static __always_inline __u32 linear_from(struct sk_buff *skb, const __u8 *l3)
  * Fills p from a socket's addresses. local_is_src says which end is the
  * packet's source: true for what the socket sends, false for what it gets.
  */
-static __always_inline void parse_sock(const struct sock *sk, struct pkt *p, int local_is_src)
+static __always_inline void parse_sock(const struct sock *sk, struct pkt *p, int local_is_src,
+				       const int direct)
 {
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	__u16 lport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	__u16 rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	__u16 family = LOAD(direct, sk, __sk_common.skc_family);
+	__u16 lport = LOAD(direct, sk, __sk_common.skc_num);
+	__u16 rport = bpf_ntohs(LOAD(direct, sk, __sk_common.skc_dport));
 	__u8 *src = local_is_src ? p->saddr : p->daddr;
 	__u8 *dst = local_is_src ? p->daddr : p->saddr;
 
 	if (family == AF_INET) {
-		__be32 l = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-		__be32 r = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__be32 l = LOAD(direct, sk, __sk_common.skc_rcv_saddr);
+		__be32 r = LOAD(direct, sk, __sk_common.skc_daddr);
 		p->family = 4;
 		__builtin_memcpy(src, &l, 4);
 		__builtin_memcpy(dst, &r, 4);
@@ -244,7 +314,7 @@ static __always_inline void parse_sock(const struct sock *sk, struct pkt *p, int
 	} else {
 		return;
 	}
-	p->l4 = BPF_CORE_READ(sk, sk_protocol);
+	p->l4 = LOAD(direct, sk, sk_protocol);
 	if (p->l4 == IPPROTO_TCP || p->l4 == IPPROTO_UDP) {
 		p->sport = local_is_src ? lport : rport;
 		p->dport = local_is_src ? rport : lport;
@@ -302,13 +372,63 @@ static __always_inline int match_ifname(const char *name)
 	return a[0] == b[0] && a[1] == b[1];
 }
 
-static __always_inline __u32 netns_of(const struct net_device *dev, const struct sock *sk)
+static __always_inline __u32 netns_of(const struct net_device *dev, const struct sock *sk,
+				      const int direct)
 {
 	if (dev)
-		return BPF_CORE_READ(dev, nd_net.net, ns.inum);
+		return LOAD(direct, dev, nd_net.net, ns.inum);
 	if (sk)
-		return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+		return LOAD(direct, sk, __sk_common.skc_net.net, ns.inum);
 	return 0;
+}
+
+/* Whether the user's filter names a namespace or a device. */
+static __always_inline int devns_filter(void)
+{
+	return cfg.netns || cfg.ifname[0];
+}
+
+/* Whether the user's filter looks at headers at all. */
+static __always_inline int hdr_filter(void)
+{
+	return cfg.proto || cfg.saddr.family || cfg.daddr.family || cfg.addr.family || cfg.sport ||
+	       cfg.dport || cfg.port;
+}
+
+/*
+ * match_dev checks dev's name against the filter's, byte by byte with
+ * direct loads (most names differ in the first bytes), or in one copy.
+ */
+static __always_inline int match_dev(const struct net_device *dev, const int direct)
+{
+	char name[16] = {};
+
+	if (!cfg.ifname[0])
+		return 1;
+	if (!dev)
+		return 0;
+	if (direct) {
+#pragma unroll
+		for (int i = 0; i < 16; i++) {
+			char c = dev->name[i];
+			if (c != cfg.ifname[i])
+				return 0;
+			if (!c)
+				return 1;
+		}
+		return 1;
+	}
+	BPF_CORE_READ_STR_INTO(&name, dev, name);
+	return match_ifname(name);
+}
+
+/* match_devns checks the netns and device filters. */
+static __always_inline int match_devns(const struct net_device *dev, const struct sock *sk,
+				       const int direct)
+{
+	if (cfg.netns && netns_of(dev, sk, direct) != cfg.netns)
+		return 0;
+	return match_dev(dev, direct);
 }
 
 #endif

@@ -115,6 +115,7 @@ type flags struct {
 	count                  int
 	duration               string
 	bufferSize             int
+	rateLimit              int
 	version, help          bool
 	pcap                   string
 	force                  bool
@@ -210,6 +211,9 @@ func traceFlagSet(fl *flags) *pflag.FlagSet {
 	g.Int(&fl.count, "count", "c", 0, "N", "stop after N packets")
 	g.String(&fl.duration, "duration", "", "", "D", durationHelp)
 	g.Int(&fl.bufferSize, "buffer-size", "", 0, "BYTES", "ring buffer size, a power of two (default 4194304)")
+	g.Int(&fl.rateLimit, "rate-limit", "", 0, "N", "write at most N events per second in the kernel; "+
+		"the others are counted and reported (every few seconds while tracing, "+
+		`with --json as a {"type":"loss"} record, and at exit)`)
 	g.Bool(&fl.version, "version", "", "print the version")
 	g.Bool(&fl.help, "help", "h", helpHelp)
 	return fs
@@ -249,6 +253,10 @@ func configure(fl flags, expr string, stdout, stderr io.Writer) (config, error) 
 	if b := fl.bufferSize; b != 0 && (b < 4096 || b&(b-1) != 0) {
 		return cfg, usageError{fmt.Errorf("--buffer-size %d: give a power of two of at least 4096", b)}
 	}
+	if fl.rateLimit < 0 || fl.rateLimit > 1<<31 {
+		return cfg, usageError{fmt.Errorf("--rate-limit %d: give a number of events per second from 1 to %d (0: no limit)", fl.rateLimit, 1<<31)}
+	}
+	cfg.RateLimit = uint32(fl.rateLimit)
 	if err := fl.ns.check(fl.f); err != nil {
 		return cfg, err
 	}

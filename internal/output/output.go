@@ -241,6 +241,27 @@ func (j *JSON) Story(s *track.Story) error {
 // Flush writes buffered output.
 func (j *JSON) Flush() error { return j.w.Flush() }
 
+// Loss is a {"type":"loss"} record: events lost while tracing (the ring
+// buffer was full) and events the probes did not write (over
+// --rate-limit), in the last Interval seconds and in all.
+type Loss struct {
+	Type         string  `json:"type"` // "loss"
+	Lost         uint64  `json:"lost"`
+	Limited      uint64  `json:"rate_limited"`
+	LostTotal    uint64  `json:"lost_total"`
+	LimitedTotal uint64  `json:"rate_limited_total"`
+	Interval     float64 `json:"interval_s"`
+}
+
+// Loss writes a loss record and flushes, so that it is seen while tracing.
+func (j *JSON) Loss(l Loss) error {
+	l.Type = "loss"
+	if err := j.writeValue(l); err != nil {
+		return err
+	}
+	return j.w.Flush()
+}
+
 func (j *JSON) write(e event.Event) error {
 	o := Record(e)
 	if j.Names != nil {

@@ -15,17 +15,25 @@ const StubName = "filter_pcap_l3"
 // calls that read the packet; R6..R9 survive them. A BPF-to-BPF callee has
 // its own R6..R9 (the caller's are restored on return).
 const (
-	regL3  = asm.R6 // the packet's IP header (a kernel address)
-	regLen = asm.R7 // bytes readable from regL3 on
-	regA   = asm.R8 // cBPF accumulator A
-	regX   = asm.R9 // cBPF index register X
+	regBuf    = asm.R6 // the copy of the packet from its IP header on (a map value)
+	regCopied = asm.R7 // bytes in the copy (at most CopySize)
+	regA      = asm.R8 // cBPF accumulator A
+	regX      = asm.R9 // cBPF index register X
 )
 
-// Stack of the translated program: the 16 cBPF scratch words M[0..15] and
-// an 8-byte slot bpf_probe_read_kernel reads packet bytes into.
+// CopySize is the most bytes of the packet the probes copy for the
+// expression (HDR_COPY_MAX in bpf/packet.h): loads within the copy are
+// plain loads, loads past it read the packet with bpf_probe_read_kernel.
+const CopySize = 128
+
+// Stack of the translated program: the 16 cBPF scratch words M[0..15], an
+// 8-byte slot bpf_probe_read_kernel reads packet bytes into, and the
+// packet's address and length (for loads past the copy).
 const (
 	memOff  = -64 // M[k] at fp-64+4k
 	loadOff = -72
+	l3Off   = -80
+	lenOff  = -88
 )
 
 // classic BPF opcode fields (linux/filter.h).
@@ -58,14 +66,16 @@ type jump struct {
 // Translate translates a classic BPF program (as Compile returns it) into
 // the body of the eBPF function
 //
-//	int filter_pcap_l3(const void *l3, __u32 len)
+//	int filter_pcap_l3(const __u8 *copy, __u32 copied, const void *l3, __u32 len)
 //
 // that returns 1 when the program accepts the packet starting at l3 (of
 // which len bytes can be read), 0 otherwise, with the semantics of
 // libpcap's bpf_filter: a load beyond len rejects, and so does a division
-// by zero. Packet bytes are read with bpf_probe_read_kernel, so l3 may be
-// any kernel address; a failed read rejects too. Every jump goes forward,
-// so the verifier sees a bounded program.
+// by zero. copy holds the packet's first copied bytes (copied <= len, at
+// most CopySize; a map value, so that loads may be indexed): a load within
+// them is a plain load, one past them reads the packet with
+// bpf_probe_read_kernel (l3 may be any kernel address); a failed read
+// rejects. Every jump goes forward, so the verifier sees a bounded program.
 func Translate(prog []bpf.RawInstruction) (asm.Instructions, error) {
 	if len(prog) == 0 {
 		return nil, fmt.Errorf("empty classic BPF program")
@@ -99,11 +109,17 @@ func Translate(prog []bpf.RawInstruction) (asm.Instructions, error) {
 
 	// Prologue: keep the arguments, A = X = 0, M[] = 0.
 	emit(
-		asm.Mov.Reg(regL3, asm.R1),
-		asm.Mov.Reg32(regLen, asm.R2),
+		asm.Mov.Reg(regBuf, asm.R1),
+		asm.Mov.Reg32(regCopied, asm.R2),
+		asm.StoreMem(asm.RFP, l3Off, asm.R3, asm.DWord),
+		asm.Mov.Reg32(asm.R4, asm.R4),
+		asm.StoreMem(asm.RFP, lenOff, asm.R4, asm.DWord),
 		asm.Mov.Imm32(regA, 0),
 		asm.Mov.Imm32(regX, 0),
 	)
+	// copied <= CopySize, for the verifier: if copied <= CopySize goto +1.
+	emit(asm.Instruction{OpCode: asm.OpCode(asm.JumpClass).SetJumpOp(asm.JLE).SetSource(asm.ImmSource),
+		Dst: regCopied, Constant: CopySize, Offset: 1}, asm.Mov.Imm32(regCopied, CopySize))
 	if usesMem {
 		// Through a register: cilium/ebpf's StoreImm makes an invalid
 		// opcode.
@@ -113,43 +129,78 @@ func Translate(prog []bpf.RawInstruction) (asm.Instructions, error) {
 		}
 	}
 
+	// local is a jump within one load's code: its offset is set with
+	// land once its target is emitted.
+	local := func(ins asm.Instruction) int {
+		out = append(out, ins)
+		return len(out) - 1
+	}
+	land := func(at int) {
+		ins := out[at]
+		ins.Offset = int16(len(out) - at - 1)
+		out[at] = ins.WithReference("")
+	}
+	swap := func(dst asm.Register, size int) {
+		switch size {
+		case 2:
+			emit(asm.HostTo(asm.BE, dst, asm.Half))
+		case 4:
+			emit(asm.HostTo(asm.BE, dst, asm.Word))
+		}
+	}
+	width := map[int]asm.Size{1: asm.Byte, 2: asm.Half, 4: asm.Word}
+
 	// load reads size bytes of the packet at X+k (ind) or k into dst, in
-	// host byte order.
+	// host byte order: from the copy when they are in it, else from the
+	// packet.
 	load := func(dst asm.Register, size int, k uint32, ind bool) {
+		var slow, done int
 		if !ind {
 			if uint64(k)+uint64(size) > maxLoadOffset {
 				ja(reject)
 				return
 			}
+			fast := uint64(k)+uint64(size) <= CopySize
+			if fast {
+				// if copied < k+size: the packet
+				slow = local(asm.JLT.Imm(regCopied, int32(k)+int32(size), ""))
+				emit(asm.LoadMem(dst, regBuf, int16(k), width[size]))
+				swap(dst, size)
+				done = local(asm.Ja.Label(""))
+				land(slow)
+			}
 			// if len < k+size: reject
-			branch(asm.JLT.Imm(regLen, int32(k)+int32(size), ""), reject)
-			emit(asm.Mov.Reg(asm.R3, regL3), asm.Add.Imm(asm.R3, int32(k)))
-		} else {
-			// R4 = X + k (64-bit, no wrap), reject if R4+size > len.
-			emit(
-				asm.Mov.Imm32(asm.R4, int32(k)), // zero-extends
-				asm.Add.Reg(asm.R4, regX),
-				asm.Mov.Reg(asm.R5, asm.R4),
-				asm.Add.Imm(asm.R5, int32(size)),
-			)
-			branch(asm.JGT.Reg(asm.R5, regLen, ""), reject)
-			emit(asm.Mov.Reg(asm.R3, regL3), asm.Add.Reg(asm.R3, asm.R4))
+			emit(asm.LoadMem(asm.R4, asm.RFP, lenOff, asm.DWord))
+			branch(asm.JLT.Imm(asm.R4, int32(k)+int32(size), ""), reject)
+			emit(asm.LoadMem(asm.R3, asm.RFP, l3Off, asm.DWord), asm.Add.Imm(asm.R3, int32(k)))
+			readPacket(dst, size, emit, branch)
+			if fast {
+				land(done)
+			}
+			return
 		}
+		// R4 = X + k (64-bit, no wrap), R5 = R4 + size.
 		emit(
-			asm.Mov.Reg(asm.R1, asm.RFP),
-			asm.Add.Imm(asm.R1, loadOff),
-			asm.Mov.Imm(asm.R2, int32(size)),
-			asm.FnProbeReadKernel.Call(),
+			asm.Mov.Imm32(asm.R4, int32(k)), // zero-extends
+			asm.Add.Reg(asm.R4, regX),
+			asm.Mov.Reg(asm.R5, asm.R4),
+			asm.Add.Imm(asm.R5, int32(size)),
 		)
-		branch(asm.JNE.Imm(asm.R0, 0, ""), reject)
-		switch size {
-		case 1:
-			emit(asm.LoadMem(dst, asm.RFP, loadOff, asm.Byte))
-		case 2:
-			emit(asm.LoadMem(dst, asm.RFP, loadOff, asm.Half), asm.HostTo(asm.BE, dst, asm.Half))
-		case 4:
-			emit(asm.LoadMem(dst, asm.RFP, loadOff, asm.Word), asm.HostTo(asm.BE, dst, asm.Word))
-		}
+		// In the copy: R5 <= copied, and (for the verifier) R4 <= CopySize-size.
+		slow = local(asm.JGT.Reg(asm.R5, regCopied, ""))
+		slow2 := local(asm.JGT.Imm(asm.R4, int32(CopySize-size), ""))
+		emit(asm.Mov.Reg(asm.R3, regBuf), asm.Add.Reg(asm.R3, asm.R4),
+			asm.LoadMem(dst, asm.R3, 0, width[size]))
+		swap(dst, size)
+		done = local(asm.Ja.Label(""))
+		land(slow)
+		land(slow2)
+		// Past the copy: reject if R5 > len, else read the packet.
+		emit(asm.LoadMem(asm.R0, asm.RFP, lenOff, asm.DWord))
+		branch(asm.JGT.Reg(asm.R5, asm.R0, ""), reject)
+		emit(asm.LoadMem(asm.R3, asm.RFP, l3Off, asm.DWord), asm.Add.Reg(asm.R3, asm.R4))
+		readPacket(dst, size, emit, branch)
+		land(done)
 	}
 	sizeOf := func(op uint16) (int, error) {
 		switch op & 0x18 {
@@ -184,7 +235,7 @@ func Translate(prog []bpf.RawInstruction) (asm.Instructions, error) {
 			case modeIMM:
 				emit(asm.Mov.Imm32(dst, int32(k)))
 			case modeLEN:
-				emit(asm.Mov.Reg32(dst, regLen))
+				emit(asm.LoadMem(dst, asm.RFP, lenOff, asm.Word))
 			case modeMEM:
 				off, err := memSlot(k)
 				if err != nil {
@@ -351,6 +402,26 @@ func Translate(prog []bpf.RawInstruction) (asm.Instructions, error) {
 		out[j.at] = ins.WithReference("")
 	}
 	return out, nil
+}
+
+// readPacket reads size bytes at R3 into dst (host byte order) with
+// bpf_probe_read_kernel, rejecting when the read fails.
+func readPacket(dst asm.Register, size int, emit func(...asm.Instruction), branch func(asm.Instruction, int)) {
+	emit(
+		asm.Mov.Reg(asm.R1, asm.RFP),
+		asm.Add.Imm(asm.R1, loadOff),
+		asm.Mov.Imm(asm.R2, int32(size)),
+		asm.FnProbeReadKernel.Call(),
+	)
+	branch(asm.JNE.Imm(asm.R0, 0, ""), -1)
+	switch size {
+	case 1:
+		emit(asm.LoadMem(dst, asm.RFP, loadOff, asm.Byte))
+	case 2:
+		emit(asm.LoadMem(dst, asm.RFP, loadOff, asm.Half), asm.HostTo(asm.BE, dst, asm.Half))
+	case 4:
+		emit(asm.LoadMem(dst, asm.RFP, loadOff, asm.Word), asm.HostTo(asm.BE, dst, asm.Word))
+	}
 }
 
 // Inject replaces the body of the function StubName in spec with body

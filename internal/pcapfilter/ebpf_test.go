@@ -194,8 +194,18 @@ const fakeEth = 14 // XDP test runs want an Ethernet header
 
 // load wraps the translated function in an XDP program that calls it with
 // the test packet (after a fake Ethernet header) the way the probes do:
-// with a plain kernel address, not a packet pointer.
+// with a copy of its first bytes in a map value and the packet as a plain
+// kernel address, not a packet pointer.
 func (*runner) load(body asm.Instructions) (*ebpf.Program, error) {
+	buf, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: CopySize, MaxEntries: 1})
+	if err != nil {
+		return nil, err
+	}
+	defer buf.Close() // the program holds it
+	lookup := asm.LoadMapPtr(asm.R1, 0)
+	if err := lookup.AssociateMap(buf); err != nil {
+		return nil, err
+	}
 	main := asm.Instructions{
 		asm.LoadMem(asm.R6, asm.R1, 0, asm.Word), // xdp_md.data
 		asm.LoadMem(asm.R7, asm.R1, 4, asm.Word), // xdp_md.data_end
@@ -211,8 +221,28 @@ func (*runner) load(body asm.Instructions) (*ebpf.Program, error) {
 		asm.Mov.Reg(asm.R3, asm.RFP),
 		asm.Add.Imm(asm.R3, -8),
 		asm.FnProbeReadKernel.Call(),
-		asm.LoadMem(asm.R1, asm.RFP, -16, asm.DWord),
-		asm.Mov.Reg(asm.R2, asm.R7),
+		// The copy: min(len, CopySize) bytes into the map value.
+		asm.StoreImm(asm.RFP, -24, 0, asm.Word),
+		lookup,
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -24),
+		asm.FnMapLookupElem.Call(),
+		asm.JNE.Imm(asm.R0, 0, "found"),
+		asm.Return(),
+		asm.Mov.Reg(asm.R8, asm.R0).WithSymbol("found"),
+		asm.Mov.Reg(asm.R9, asm.R7),
+		asm.JLE.Imm(asm.R9, CopySize, "clamped"),
+		asm.Mov.Imm(asm.R9, CopySize),
+		asm.Mov.Reg(asm.R1, asm.R8).WithSymbol("clamped"),
+		asm.Mov.Reg(asm.R2, asm.R9),
+		asm.Mov.Reg(asm.R3, asm.R6),
+		asm.FnProbeReadKernel.Call(),
+		asm.JEq.Imm(asm.R0, 0, "copied"),
+		asm.Mov.Imm(asm.R9, 0),
+		asm.Mov.Reg(asm.R1, asm.R8).WithSymbol("copied"),
+		asm.Mov.Reg(asm.R2, asm.R9),
+		asm.LoadMem(asm.R3, asm.RFP, -16, asm.DWord),
+		asm.Mov.Reg(asm.R4, asm.R7),
 		asm.Call.Label(StubName),
 		asm.Return(),
 	}

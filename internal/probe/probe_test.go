@@ -61,6 +61,7 @@ func TestProgramsLoad(t *testing.T) {
 		"+expr":         {Expr: expr},
 		"+expr+snaplen": {Expr: expr, Snaplen: 256},
 		"+snaplen":      {Snaplen: MaxSnaplen},
+		"+ratelimit":    {RateLimit: 1000},
 	}
 	for fname, f := range filters {
 		for xname, x := range extras {

@@ -6,6 +6,17 @@
  * programs with one body: tp_btf/NAME (preferred) and raw_tp/NAME (kernels
  * or setups without tp_btf). Both see the tracepoint's arguments as an
  * array of u64; the loader in internal/probe picks one of the two.
+ *
+ * In a body, `direct` is 1 in the tp_btf twin (its arguments are BTF
+ * pointers: read fields with plain loads) and 0 in the raw_tp twin; read
+ * kernel structures with LOAD(direct, ptr, field...) (packet.h), which is
+ * either. report(&h, &p) decides and writes the event; a body with facts
+ * that only fill the event reads them between its two steps:
+ *	struct seen w = {};
+ *	if (!verdict(&h, &p, &w))
+ *		return 0;
+ *	h.aux = LOAD(direct, ...);
+ *	return emit(&h, &p, &w);
  */
 #include "skbtrail.h"
 
@@ -14,12 +25,12 @@ const enum probe_id unused_probe_id __attribute__((unused));
 const struct event *unused_event __attribute__((unused));
 
 #define TRACEPOINT(name)                                                       \
-	static __always_inline int do_##name(__u64 *ctx);                      \
+	static __always_inline int do_##name(__u64 *ctx, const int direct);    \
 	SEC("tp_btf/" #name)                                                   \
-	int tp_btf_##name(__u64 *ctx) { return do_##name(ctx); }               \
+	int tp_btf_##name(__u64 *ctx) { return do_##name(ctx, 1); }            \
 	SEC("raw_tp/" #name)                                                   \
-	int raw_tp_##name(__u64 *ctx) { return do_##name(ctx); }               \
-	static __always_inline int do_##name(__u64 *ctx)
+	int raw_tp_##name(__u64 *ctx) { return do_##name(ctx, 0); }            \
+	static __always_inline int do_##name(__u64 *ctx, const int direct)
 
 /* A probe whose only argument of interest is the skb in args[0]. */
 #define SKB_TRACEPOINT(name, id)                                               \
@@ -111,25 +122,24 @@ TRACEPOINT(skb_copy_datagram_iovec)
 	return report(&h, &p);
 }
 
-static __always_inline __u32 qdisc_handle(struct Qdisc *q)
-{
-	return BPF_CORE_READ(q, handle);
-}
-
 /* qdisc_enqueue(qdisc, txq, skb) */
 TRACEPOINT(qdisc_enqueue)
 {
 	struct Qdisc *q = (struct Qdisc *)ctx[0];
 	struct pkt p = {};
+	struct seen w = {};
 	struct hit h = {
 		.skb = (struct sk_buff *)ctx[2],
-		.dev = BPF_CORE_READ(q, dev_queue, dev),
-		.aux = qdisc_handle(q),
-		.aux2 = BPF_CORE_READ(q, q.qlen),
 		.probe = PROBE_QDISC_ENQUEUE,
 		.parse = 1,
 	};
-	return report(&h, &p);
+	/* skb->dev is the queue's device; the filter takes it from there. */
+	if (!verdict(&h, &p, &w))
+		return 0;
+	h.dev = LOAD(direct, q, dev_queue, dev);
+	h.aux = LOAD(direct, q, handle);
+	h.aux2 = LOAD(direct, q, q.qlen);
+	return emit(&h, &p, &w);
 }
 
 /* qdisc_dequeue(qdisc, txq, packets, skb); skb is NULL for an empty queue. */
@@ -137,17 +147,18 @@ TRACEPOINT(qdisc_dequeue)
 {
 	struct Qdisc *q = (struct Qdisc *)ctx[0];
 	struct pkt p = {};
+	struct seen w = {};
 	struct hit h = {
 		.skb = (struct sk_buff *)ctx[3],
-		.aux = qdisc_handle(q),
-		.aux2 = BPF_CORE_READ(q, q.qlen),
 		.ret = (__s32)ctx[2],
 		.probe = PROBE_QDISC_DEQUEUE,
 		.parse = 1,
 	};
-	if (!h.skb)
+	if (!h.skb || !verdict(&h, &p, &w))
 		return 0;
-	return report(&h, &p);
+	h.aux = LOAD(direct, q, handle);
+	h.aux2 = LOAD(direct, q, q.qlen);
+	return emit(&h, &p, &w);
 }
 
 /* icmp_send(skb, type, code): the kernel answers skb with an ICMP error. */
@@ -174,6 +185,7 @@ TRACEPOINT(fib_table_lookup)
 	const struct flowi4 *fl = (const struct flowi4 *)ctx[1];
 	const struct fib_nh_common *nhc = (const struct fib_nh_common *)ctx[2];
 	struct pkt p = {};
+	struct seen w = {};
 	struct hit h = {
 		.aux = (__u32)ctx[0],
 		.ret = (__s32)ctx[3],
@@ -183,19 +195,23 @@ TRACEPOINT(fib_table_lookup)
 	__be32 a;
 
 	p.family = 4;
-	p.l4 = BPF_CORE_READ(fl, __fl_common.flowic_proto);
-	a = BPF_CORE_READ(fl, saddr);
-	__builtin_memcpy(p.saddr, &a, 4);
-	a = BPF_CORE_READ(fl, daddr);
+	p.l4 = LOAD(direct, fl, __fl_common.flowic_proto);
+	a = LOAD(direct, fl, daddr);
 	__builtin_memcpy(p.daddr, &a, 4);
+	a = LOAD(direct, fl, saddr);
+	__builtin_memcpy(p.saddr, &a, 4);
 	if (p.l4 == IPPROTO_TCP || p.l4 == IPPROTO_UDP) {
-		p.sport = bpf_ntohs(BPF_CORE_READ(fl, uli.ports.sport));
-		p.dport = bpf_ntohs(BPF_CORE_READ(fl, uli.ports.dport));
+		p.sport = bpf_ntohs(LOAD(direct, fl, uli.ports.sport));
+		p.dport = bpf_ntohs(LOAD(direct, fl, uli.ports.dport));
 	}
-	if (nhc)
-		h.dev = BPF_CORE_READ(nhc, nhc_dev);
-	h.aux2 = BPF_CORE_READ(fl, __fl_common.flowic_oif);
-	return report(&h, &p);
+	if (nhc && devns_filter())
+		h.dev = LOAD(direct, nhc, nhc_dev);
+	if (!verdict(&h, &p, &w))
+		return 0;
+	if (nhc && !h.dev)
+		h.dev = LOAD(direct, nhc, nhc_dev);
+	h.aux2 = LOAD(direct, fl, __fl_common.flowic_oif);
+	return emit(&h, &p, &w);
 }
 
 /*
@@ -211,28 +227,36 @@ TRACEPOINT(fib6_table_lookup)
 	const struct flowi6 *fl = (const struct flowi6 *)ctx[3];
 	const struct fib6_nh *nh;
 	struct pkt p = {};
+	struct seen w = {};
 	struct hit h = {
 		.probe = PROBE_FIB6_TABLE_LOOKUP,
 		.flow = 1,
 	};
 
 	p.family = 6;
-	p.l4 = BPF_CORE_READ(fl, __fl_common.flowic_proto);
+	p.l4 = LOAD(direct, fl, __fl_common.flowic_proto);
 	BPF_CORE_READ_INTO(&p.saddr, fl, saddr);
 	BPF_CORE_READ_INTO(&p.daddr, fl, daddr);
 	if (p.l4 == IPPROTO_TCP || p.l4 == IPPROTO_UDP) {
-		p.sport = bpf_ntohs(BPF_CORE_READ(fl, uli.ports.sport));
-		p.dport = bpf_ntohs(BPF_CORE_READ(fl, uli.ports.dport));
+		p.sport = bpf_ntohs(LOAD(direct, fl, uli.ports.sport));
+		p.dport = bpf_ntohs(LOAD(direct, fl, uli.ports.dport));
 	}
+	/* The device only where the filter needs it for the verdict; the
+	 * facts after it. Direct loads keep the device a BTF pointer in the
+	 * tp_btf twin, as netns_of() reads it. */
+	nh = LOAD(direct, res, nh);
+	if (nh && devns_filter())
+		h.dev = LOAD(direct, nh, nh_common.nhc_dev);
+	if (!verdict(&h, &p, &w))
+		return 0;
+	if (nh && !h.dev)
+		h.dev = LOAD(direct, nh, nh_common.nhc_dev);
 	if (table)
-		h.aux = BPF_CORE_READ(table, tb6_id);
-	h.aux2 = BPF_CORE_READ(res, fib6_type);
+		h.aux = LOAD(direct, table, tb6_id);
+	h.aux2 = LOAD(direct, res, fib6_type);
 	if (BPF_CORE_READ(res, f6i) == BPF_CORE_READ(net, ipv6.fib6_null_entry))
 		h.aux2 = 0xff;
-	nh = BPF_CORE_READ(res, nh);
-	if (nh)
-		h.dev = BPF_CORE_READ(nh, nh_common.nhc_dev);
-	return report(&h, &p);
+	return emit(&h, &p, &w);
 }
 
 /* tcp_send_reset(sk, skb[, reason]): skb is the packet being answered. */
@@ -280,16 +304,19 @@ TRACEPOINT(sock_rcvqueue_full)
 {
 	const struct sock *sk = (const struct sock *)ctx[0];
 	struct pkt p = {};
+	struct seen w = {};
 	struct hit h = {
 		.sk = sk,
 		.skb = (struct sk_buff *)ctx[1],
-		.aux = BPF_CORE_READ(sk, sk_rcvbuf),
-		.aux2 = BPF_CORE_READ(sk, sk_backlog.rmem_alloc.counter),
 		.probe = PROBE_SOCK_RCVQUEUE_FULL,
 		.parse = 1,
 		.sock_local = 2,
 	};
-	return report(&h, &p);
+	if (!verdict(&h, &p, &w))
+		return 0;
+	h.aux = LOAD(direct, sk, sk_rcvbuf);
+	h.aux2 = LOAD(direct, sk, sk_backlog.rmem_alloc.counter);
+	return emit(&h, &p, &w);
 }
 
 /* udp_fail_queue_rcv_skb(rc, sk[, skb]): UDP could not queue a datagram. */
@@ -304,11 +331,10 @@ TRACEPOINT(udp_fail_queue_rcv_skb)
 {
 	const struct sock *sk = (const struct sock *)ctx[1];
 	struct pkt p = {};
+	struct seen w = {};
 	struct hit h = {
 		.sk = sk,
 		.ret = (__s32)ctx[0],
-		.aux = BPF_CORE_READ(sk, sk_rcvbuf),
-		.aux2 = BPF_CORE_READ(sk, sk_backlog.rmem_alloc.counter),
 		.probe = PROBE_UDP_FAIL_QUEUE_RCV_SKB,
 		.sock_local = 2,
 	};
@@ -316,7 +342,11 @@ TRACEPOINT(udp_fail_queue_rcv_skb)
 		h.skb = (struct sk_buff *)ctx[2];
 		h.parse = 1;
 	}
-	return report(&h, &p);
+	if (!verdict(&h, &p, &w))
+		return 0;
+	h.aux = LOAD(direct, sk, sk_rcvbuf);
+	h.aux2 = LOAD(direct, sk, sk_backlog.rmem_alloc.counter);
+	return emit(&h, &p, &w);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

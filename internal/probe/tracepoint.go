@@ -66,6 +66,10 @@ type Options struct {
 	// the body of filter_pcap_l3, which every probe then runs on the
 	// packet's IP header. It adds to Filter: both must match.
 	Expr asm.Instructions
+	// RateLimit, when not 0, lets the probes write at most that many
+	// events per second (windows of 2^30 ns, all CPUs together); the
+	// others are counted (Session.Limited).
+	RateLimit uint32
 	// Snaplen, when not 0, makes every event carry the first Snaplen bytes
 	// of its packet from the IP header on (see event.Record and event.DataHeaderSize).
 	Snaplen uint32
@@ -104,11 +108,21 @@ func Setup(spec *ebpf.CollectionSpec, kf Filter, opts Options) error {
 	if err := spec.Variables["snaplen"].Set(opts.Snaplen); err != nil {
 		return fmt.Errorf("set snaplen: %w", err)
 	}
+	if v := spec.Variables["rate_limit"]; v != nil {
+		if err := v.Set(opts.RateLimit); err != nil {
+			return fmt.Errorf("set rate_limit: %w", err)
+		}
+	}
 	if len(opts.Expr) == 0 {
 		return nil
 	}
 	if err := spec.Variables["pcap_filter"].Set(uint8(1)); err != nil {
 		return fmt.Errorf("set pcap_filter: %w", err)
+	}
+	// The expression loads from the copy of the headers: copy as much
+	// as it may read in one go.
+	if err := spec.Variables["hdr_copy"].Set(uint32(pcapfilter.CopySize)); err != nil {
+		return fmt.Errorf("set hdr_copy: %w", err)
 	}
 	for name, p := range spec.Programs {
 		if _, err := pcapfilter.Inject(p, opts.Expr); err != nil {
@@ -327,13 +341,16 @@ func (s *Session) Configure(spec *ebpf.CollectionSpec) error {
 }
 
 // SharedMaps returns the maps every probe source of the session shares (the
-// ring buffer, the followed skbs, the lost-event counter), to pass as
+// ring buffer, the followed skbs, the lost-event counter, the per-CPU
+// state with the skbs that did not match), to pass as
 // MapReplacements when loading another source's collection.
 func (s *Session) SharedMaps() map[string]*ebpf.Map {
 	return map[string]*ebpf.Map{
-		"events":   s.coll.Maps["events"],
-		"followed": s.coll.Maps["followed"],
-		"lost":     s.coll.Maps["lost"],
+		"events":    s.coll.Maps["events"],
+		"followed":  s.coll.Maps["followed"],
+		"lost":      s.coll.Maps["lost"],
+		"cpu_state": s.coll.Maps["cpu_state"],
+		"rate":      s.coll.Maps["rate"],
 	}
 }
 
@@ -374,6 +391,37 @@ func (s *Session) Lost() uint64 {
 		n += v
 	}
 	return n
+}
+
+// Limited returns how many events the probes did not write because of
+// Options.RateLimit.
+func (s *Session) Limited() uint64 {
+	var per []tracepointCpuState
+	if err := s.coll.Maps["cpu_state"].Lookup(uint32(0), &per); err != nil {
+		return 0
+	}
+	var n uint64
+	for _, v := range per {
+		n += v.Limited
+	}
+	return n
+}
+
+// Looked returns how many packets the probes looked at the headers of
+// (an skb's first probe with a filter; again after its headers may have
+// been rewritten, or when the per-CPU memory of rejected skbs forgot it),
+// and how many of them matched: per-CPU counters the programs keep at no
+// other cost. Both are 0 without a filter.
+func (s *Session) Looked() (seen, matched uint64) {
+	var per []tracepointCpuState
+	if err := s.coll.Maps["cpu_state"].Lookup(uint32(0), &per); err != nil {
+		return 0, 0
+	}
+	for _, v := range per {
+		seen += v.Seen
+		matched += v.Matched
+	}
+	return seen, matched
 }
 
 // Close detaches every program and frees the maps. It unblocks Read.

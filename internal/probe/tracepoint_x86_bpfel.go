@@ -13,6 +13,27 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type tracepointCpuState struct {
+	_  structs.HostLayout
+	No [64]struct {
+		_       structs.HostLayout
+		Skb     uint64
+		Head    uint64
+		Nfct    uint64
+		Key     uint32
+		Gen     uint16
+		Verdict uint8
+		Pad     uint8
+	}
+	Seen    uint64
+	Matched uint64
+	Limited uint64
+	Gen     uint16
+	Depth   uint16
+	Pad     uint32
+	Copy    [2][128]uint8
+}
+
 type tracepointEvent struct {
 	_        structs.HostLayout
 	Ts       uint64
@@ -113,13 +134,21 @@ const (
 	tracepointProbeIdPROBE_MAX                     tracepointProbeId = 22
 )
 
+type tracepointRateWindow struct {
+	_      structs.HostLayout
+	Window uint64
+	Count  uint64
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	tracepointMapCpuState                   = "cpu_state"
 	tracepointMapEvents                     = "events"
 	tracepointMapFollowed                   = "followed"
 	tracepointMapLost                       = "lost"
+	tracepointMapRate                       = "rate"
 	tracepointProgRawTpConsumeSkb           = "raw_tp_consume_skb"
 	tracepointProgRawTpFib6TableLookup      = "raw_tp_fib6_table_lookup"
 	tracepointProgRawTpFibTableLookup       = "raw_tp_fib_table_lookup"
@@ -161,7 +190,9 @@ const (
 	tracepointProgTpBtfTcpSendReset         = "tp_btf_tcp_send_reset"
 	tracepointProgTpBtfUdpFailQueueRcvSkb   = "tp_btf_udp_fail_queue_rcv_skb"
 	tracepointVarCfg                        = "cfg"
+	tracepointVarHdrCopy                    = "hdr_copy"
 	tracepointVarPcapFilter                 = "pcap_filter"
+	tracepointVarRateLimit                  = "rate_limit"
 	tracepointVarSnaplen                    = "snaplen"
 	tracepointVarUdpFailSkb                 = "udp_fail_skb"
 	tracepointVarUnusedEvent                = "unused_event"
@@ -256,9 +287,11 @@ type tracepointProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tracepointMapSpecs struct {
+	CpuState *ebpf.MapSpec `ebpf:"cpu_state"`
 	Events   *ebpf.MapSpec `ebpf:"events"`
 	Followed *ebpf.MapSpec `ebpf:"followed"`
 	Lost     *ebpf.MapSpec `ebpf:"lost"`
+	Rate     *ebpf.MapSpec `ebpf:"rate"`
 }
 
 // tracepointVariableSpecs contains global variables before they are loaded into the kernel.
@@ -266,7 +299,9 @@ type tracepointMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type tracepointVariableSpecs struct {
 	Cfg           *ebpf.VariableSpec `ebpf:"cfg"`
+	HdrCopy       *ebpf.VariableSpec `ebpf:"hdr_copy"`
 	PcapFilter    *ebpf.VariableSpec `ebpf:"pcap_filter"`
+	RateLimit     *ebpf.VariableSpec `ebpf:"rate_limit"`
 	Snaplen       *ebpf.VariableSpec `ebpf:"snaplen"`
 	UdpFailSkb    *ebpf.VariableSpec `ebpf:"udp_fail_skb"`
 	UnusedEvent   *ebpf.VariableSpec `ebpf:"unused_event"`
@@ -293,16 +328,20 @@ func (o *tracepointObjects) Close() error {
 //
 // It can be passed to loadTracepointObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tracepointMaps struct {
+	CpuState *ebpf.Map `ebpf:"cpu_state"`
 	Events   *ebpf.Map `ebpf:"events"`
 	Followed *ebpf.Map `ebpf:"followed"`
 	Lost     *ebpf.Map `ebpf:"lost"`
+	Rate     *ebpf.Map `ebpf:"rate"`
 }
 
 func (m *tracepointMaps) Close() error {
 	return _TracepointClose(
+		m.CpuState,
 		m.Events,
 		m.Followed,
 		m.Lost,
+		m.Rate,
 	)
 }
 
@@ -311,7 +350,9 @@ func (m *tracepointMaps) Close() error {
 // It can be passed to loadTracepointObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tracepointVariables struct {
 	Cfg           *ebpf.Variable `ebpf:"cfg"`
+	HdrCopy       *ebpf.Variable `ebpf:"hdr_copy"`
 	PcapFilter    *ebpf.Variable `ebpf:"pcap_filter"`
+	RateLimit     *ebpf.Variable `ebpf:"rate_limit"`
 	Snaplen       *ebpf.Variable `ebpf:"snaplen"`
 	UdpFailSkb    *ebpf.Variable `ebpf:"udp_fail_skb"`
 	UnusedEvent   *ebpf.Variable `ebpf:"unused_event"`

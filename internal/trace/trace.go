@@ -37,13 +37,16 @@ type Config struct {
 	Filter   filter.Filter
 	Tracers  []catalog.Tracer
 	Out      output.Renderer
-	Log      io.Writer        // progress and warnings (stderr)
-	Basic    bool             // render each event as it arrives, not whole stories
-	Count    int              // stop after this many packets; 0: no limit
-	Duration time.Duration    // stop after this long; 0: no limit
-	RingSize int              // ring buffer bytes; 0: default
-	Diag     diagnose.Options // --diag and its options
-	Ret      bool             // function probes: show return values (--ret)
+	Log      io.Writer     // progress and warnings (stderr)
+	Basic    bool          // render each event as it arrives, not whole stories
+	Count    int           // stop after this many packets; 0: no limit
+	Duration time.Duration // stop after this long; 0: no limit
+	RingSize int           // ring buffer bytes; 0: default
+	// RateLimit caps the events the probes write per second (--rate-limit);
+	// 0: no cap. Events over it are counted and reported.
+	RateLimit uint32
+	Diag      diagnose.Options // --diag and its options
+	Ret       bool             // function probes: show return values (--ret)
 
 	// Expr is a filter expression (tcpdump syntax) and ExprProg its
 	// translation (pcapfilter.Translate), checked with Filter in the kernel.
@@ -71,6 +74,7 @@ type Stats struct {
 	Events  uint64
 	Packets int
 	Lost    uint64 // events the kernel could not hand over (ring buffer full)
+	Limited uint64 // events the probes did not write: over --rate-limit
 	Errors  uint64 // records that could not be decoded
 }
 
@@ -97,7 +101,7 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 		symc <- syms
 	}()
 	sess, err := probe.Open(probe.Options{Filter: cfg.Filter, Tracers: cfg.Tracers, RingSize: cfg.RingSize,
-		Expr: cfg.ExprProg, Snaplen: cfg.Snaplen})
+		Expr: cfg.ExprProg, Snaplen: cfg.Snaplen, RateLimit: cfg.RateLimit})
 	if err != nil {
 		return st, err
 	}
@@ -150,7 +154,9 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 	defer limits.Warn(nil)
 	var rec ringbuf.Record
 	lastExpire := time.Now()
+	loss := &lossReport{every: lossEvery, next: time.Now().Add(lossEvery)}
 	for !r.done {
+		loss.check(cfg, sess, time.Now())
 		if ctx.Err() != nil || (!deadline.IsZero() && time.Now().After(deadline)) {
 			break
 		}
@@ -199,6 +205,15 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 	}
 	st = r.st
 	st.Lost = sess.Lost()
+	st.Limited = sess.Limited()
+	if st.Limited > 0 {
+		fmt.Fprintf(cfg.Log, "skbtrail: %d events not written: over --rate-limit %d per second\n", st.Limited, cfg.RateLimit)
+	}
+	if st.Packets == 0 && (!cfg.Filter.Empty() || cfg.Expr != "") {
+		// Nothing shown: say whether packets came by at all.
+		seen, _ := sess.Looked()
+		fmt.Fprintf(cfg.Log, "skbtrail: saw %s packets, none matched %s\n", thousands(seen), shown)
+	}
 	if st.Lost > 0 {
 		fmt.Fprintf(cfg.Log, "skbtrail: %d events lost: the ring buffer was full (try a narrower filter or --buffer-size)\n", st.Lost)
 	}
@@ -230,6 +245,51 @@ func enterPrivs(plan *privs.Plan, log io.Writer) error {
 		return fmt.Errorf("drop privileges: %w", err)
 	}
 	return nil
+}
+
+// lossEvery is how often, at most, losses are reported while tracing.
+const lossEvery = 5 * time.Second
+
+// counts is what lossReport reads from the session.
+type counts interface {
+	Lost() uint64
+	Limited() uint64
+}
+
+// lossReport says, while tracing, when events were lost (ring buffer full)
+// or not written (over --rate-limit) since the last time: one stderr line
+// at most every `every`, and with --json a {"type":"loss",...} record.
+type lossReport struct {
+	every         time.Duration
+	next          time.Time
+	lost, limited uint64 // totals reported so far
+}
+
+func (l *lossReport) check(cfg Config, sess counts, now time.Time) {
+	if now.Before(l.next) {
+		return
+	}
+	l.next = now.Add(l.every)
+	lost, limited := sess.Lost(), sess.Limited()
+	dl, dr := lost-l.lost, limited-l.limited
+	if dl == 0 && dr == 0 {
+		return
+	}
+	l.lost, l.limited = lost, limited
+	fmt.Fprintf(cfg.Log, "skbtrail: in the last %v: %d events lost (ring buffer full), %d over --rate-limit; in all %d and %d\n",
+		l.every, dl, dr, lost, limited)
+	if j, ok := cfg.Out.(interface{ Loss(output.Loss) error }); ok {
+		j.Loss(output.Loss{Lost: dl, Limited: dr, LostTotal: lost, LimitedTotal: limited, Interval: l.every.Seconds()})
+	}
+}
+
+// thousands writes n with commas: 1,204.
+func thousands(n uint64) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 func loadReasons() (*kernel.Reasons, error) {

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"net"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -297,6 +299,10 @@ func TestFilterExcludes(t *testing.T) {
 		if evs := parseJSON(t, stdout, stderr); len(evs) != 0 {
 			t.Errorf("%s: %d events, want none:\n%s%s", x.name(), len(evs), dumpEvents(evs), x.report())
 		}
+		// Nothing shown: it says how many packets it saw, none matching.
+		if !regexp.MustCompile(`saw [1-9][0-9,]* packets, none matched `).MatchString(stderr) {
+			t.Errorf("%s showed nothing and did not say what it saw:\n%s", x.name(), x.report())
+		}
 	}
 }
 
@@ -405,5 +411,75 @@ func TestNetnsDevFilters(t *testing.T) {
 				t.Errorf("%s: a packet picked up outside netns %d %s: %s", procs[i].name(), c.netns, c.dev, e)
 			}
 		}
+	}
+}
+
+// TestTraceDNAT: a packet that starts to match after a probe said no. B
+// DNATs TCP to its address and port 80 to another of its addresses, port
+// 8080, where a server listens; the filter names only the post-NAT
+// address. The SYN's first probes in B see the pre-NAT destination and
+// reject it; after the DNAT its skb must be looked at again and traced
+// (the probes' "no" memory is keyed by the conntrack entry, which
+// netfilter attaches before NAT rewrites the headers).
+func TestTraceDNAT(t *testing.T) {
+	needBinary(t)
+	t.Parallel()
+	p := newPair(t)
+	p.warm(t)
+	post := fmt.Sprintf("198.%d.%d.7", 18+p.N/256, p.N%256)
+	mustRun(t, "ip", "-n", p.B, "addr", "add", post+"/32", "dev", "lo")
+	mustNS(t, p.B, "nft", "add", "table", "ip", "nat")
+	mustNS(t, p.B, "nft", "add", "chain", "ip", "nat", "prerouting", "{ type nat hook prerouting priority -100; }")
+	mustNS(t, p.B, "nft", "add", "rule", "ip", "nat", "prerouting", "ip", "daddr", p.B4, "tcp", "dport", "80", "dnat", "to", post+":8080")
+	listenTCP(t, p.B, net.JoinHostPort(post, "8080"))
+
+	x := run(t, "--json", "-p", "tcp", "-d", post, "--duration", durArg(5*time.Second))
+	if err := dialTCP(t, p.A, net.JoinHostPort(p.B4, "80")); err != nil {
+		t.Fatalf("connect to %s:80 through the DNAT: %v", p.B4, err)
+	}
+	x.inWindow(5 * time.Second)
+	stdout, stderr := x.waitOK(exitWithin)
+	evs := parseJSON(t, stdout, stderr)
+	var nated []event
+	for _, e := range evs {
+		if e.hasSkb() && sameAddr(e.Daddr, post) && e.Dport == 8080 {
+			nated = append(nated, e)
+		}
+	}
+	if len(nated) == 0 {
+		t.Fatalf("no event of a packet to %s:8080 after the DNAT in B; events:\n%s%s", post, dumpEvents(evs), x.report())
+	}
+	for _, e := range evs {
+		// Before the DNAT the packet did not match: its earlier
+		// events (in A, and B's receive) are not shown.
+		if sameAddr(e.Daddr, p.B4) && e.Dport == 80 {
+			t.Errorf("a pre-NAT event passed the filter: %s", e)
+		}
+	}
+}
+
+// TestTraceRateLimit: --rate-limit caps the events the probes write, and
+// the ones over it are counted and reported, never silently dropped.
+func TestTraceRateLimit(t *testing.T) {
+	needBinary(t)
+	t.Parallel()
+	p := newPair(t)
+	p.warm(t)
+	const limit = 5
+	x := run(t, "--json", "--basic", "--rate-limit", fmt.Sprint(limit), "-p", "icmp", "-d", p.B4, "--duration", durArg(4*time.Second))
+	if out, err := inNS(p.A, "ping", "-q", "-c", "40", "-i", "0.01", p.B4); err != nil {
+		t.Fatalf("ping flood: %v\n%s", err, out)
+	}
+	x.inWindow(4 * time.Second)
+	stdout, stderr := x.waitOK(exitWithin)
+	evs := parseJSON(t, stdout, stderr)
+	// 40 pings give ~10 events each; the windows are ~1.07 s, so a run of
+	// 4 s sees at most 5 windows of `limit` events.
+	if len(evs) == 0 || len(evs) > 5*limit {
+		t.Errorf("%d events with --rate-limit %d over 4 s, want 1..%d:\n%s", len(evs), limit, 5*limit, x.report())
+	}
+	m := regexp.MustCompile(`([0-9]+) events not written: over --rate-limit 5 per second`).FindStringSubmatch(stderr)
+	if m == nil || m[1] == "0" {
+		t.Fatalf("no count of the events over the limit on stderr:\n%s", x.report())
 	}
 }

@@ -50,37 +50,58 @@ struct {
 	__uint(value_size, 127 * sizeof(__u64));
 } stacks SEC(".maps");
 
+/* The CPU's copy of a dropped packet's headers, for a header filter. */
+struct hdr_buf {
+	__u8 b[HDR_COPY_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct hdr_buf);
+} hdr_buf SEC(".maps");
+
 /* Keep the key type in BTF so bpf2go generates its Go twin. */
 const struct drop_key *unused_drop_key __attribute__((unused));
 
-static __always_inline int count_drop(__u64 *ctx)
+/*
+ * count_drop counts the drop of the skb in ctx[0]. direct: 1 in the tp_btf
+ * program (skb is a BTF pointer: plain loads), 0 in the raw_tp one.
+ */
+static __always_inline int count_drop(__u64 *ctx, const int direct)
 {
 	struct sk_buff *skb = (struct sk_buff *)ctx[0];
-	const struct net_device *dev = BPF_CORE_READ(skb, dev);
+	const struct net_device *dev = LOAD(direct, skb, dev);
 	struct drop_key k = { .location = ctx[1], .stack = -1 };
 	__u64 one = 1, *n;
+	__u32 zero = 0;
 
 	if (bpf_core_type_exists(enum skb_drop_reason))
 		k.reason = (__u32)ctx[2];
-	k.netns = netns_of(dev, dev ? NULL : BPF_CORE_READ(skb, sk));
-	if (dev)
-		BPF_CORE_READ_STR_INTO(&k.ifname, dev, name);
+	k.netns = netns_of(dev, dev ? NULL : LOAD(direct, skb, sk), direct);
 
 	if (cfg.active) {
-		struct pkt p = {};
-
+		/* Namespace and device first: loads; headers last: a copy. */
 		if (cfg.netns && k.netns != cfg.netns)
 			return 0;
-		if (!match_ifname(k.ifname))
+		if (!match_dev(dev, direct))
 			return 0;
-		if (cfg.proto || cfg.saddr.family || cfg.daddr.family || cfg.addr.family ||
-		    cfg.sport || cfg.dport || cfg.port) {
-			if (!parse_skb(skb, &p))
+		if (hdr_filter()) {
+			struct hdr_buf *hb = bpf_map_lookup_elem(&hdr_buf, &zero);
+			struct pkt p = {};
+			__u32 len = 0, c;
+			const __u8 *l3 = skb_l3(skb, &len, direct);
+
+			if (!hb || !l3)
 				return 0;
-			if (!match_pkt(&p, 0))
+			c = copy_l3(hb->b, l3, len);
+			if (!c || !parse_ip(hb->b, c, l3, &p) || !match_pkt(&p, 0))
 				return 0;
 		}
 	}
+	if (dev)
+		BPF_CORE_READ_STR_INTO(&k.ifname, dev, name);
 	if (want_stack)
 		k.stack = bpf_get_stackid(ctx, &stacks, 0);
 
@@ -97,7 +118,6 @@ static __always_inline int count_drop(__u64 *ctx)
 		*n += 1;
 		return 0;
 	}
-	__u32 zero = 0;
 	n = bpf_map_lookup_elem(&full, &zero);
 	if (n)
 		*n += 1;
@@ -106,9 +126,9 @@ static __always_inline int count_drop(__u64 *ctx)
 
 /* kfree_skb(skb, location[, reason[, rx_sk]]) */
 SEC("tp_btf/kfree_skb")
-int tp_btf_kfree_skb(__u64 *ctx) { return count_drop(ctx); }
+int tp_btf_kfree_skb(__u64 *ctx) { return count_drop(ctx, 1); }
 
 SEC("raw_tp/kfree_skb")
-int raw_tp_kfree_skb(__u64 *ctx) { return count_drop(ctx); }
+int raw_tp_kfree_skb(__u64 *ctx) { return count_drop(ctx, 0); }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

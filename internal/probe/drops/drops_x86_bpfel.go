@@ -56,16 +56,23 @@ type dropsFilter struct {
 	_      [4]byte
 }
 
+type dropsHdrBuf struct {
+	_ structs.HostLayout
+	B [128]uint8
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	dropsMapDrops          = "drops"
 	dropsMapFull           = "full"
+	dropsMapHdrBuf         = "hdr_buf"
 	dropsMapStacks         = "stacks"
 	dropsProgRawTpKfreeSkb = "raw_tp_kfree_skb"
 	dropsProgTpBtfKfreeSkb = "tp_btf_kfree_skb"
 	dropsVarCfg            = "cfg"
+	dropsVarHdrCopy        = "hdr_copy"
 	dropsVarUnusedDropKey  = "unused_drop_key"
 	dropsVarWantStack      = "want_stack"
 )
@@ -122,6 +129,7 @@ type dropsProgramSpecs struct {
 type dropsMapSpecs struct {
 	Drops  *ebpf.MapSpec `ebpf:"drops"`
 	Full   *ebpf.MapSpec `ebpf:"full"`
+	HdrBuf *ebpf.MapSpec `ebpf:"hdr_buf"`
 	Stacks *ebpf.MapSpec `ebpf:"stacks"`
 }
 
@@ -130,6 +138,7 @@ type dropsMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type dropsVariableSpecs struct {
 	Cfg           *ebpf.VariableSpec `ebpf:"cfg"`
+	HdrCopy       *ebpf.VariableSpec `ebpf:"hdr_copy"`
 	UnusedDropKey *ebpf.VariableSpec `ebpf:"unused_drop_key"`
 	WantStack     *ebpf.VariableSpec `ebpf:"want_stack"`
 }
@@ -156,6 +165,7 @@ func (o *dropsObjects) Close() error {
 type dropsMaps struct {
 	Drops  *ebpf.Map `ebpf:"drops"`
 	Full   *ebpf.Map `ebpf:"full"`
+	HdrBuf *ebpf.Map `ebpf:"hdr_buf"`
 	Stacks *ebpf.Map `ebpf:"stacks"`
 }
 
@@ -163,6 +173,7 @@ func (m *dropsMaps) Close() error {
 	return _DropsClose(
 		m.Drops,
 		m.Full,
+		m.HdrBuf,
 		m.Stacks,
 	)
 }
@@ -172,6 +183,7 @@ func (m *dropsMaps) Close() error {
 // It can be passed to loadDropsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type dropsVariables struct {
 	Cfg           *ebpf.Variable `ebpf:"cfg"`
+	HdrCopy       *ebpf.Variable `ebpf:"hdr_copy"`
 	UnusedDropKey *ebpf.Variable `ebpf:"unused_drop_key"`
 	WantStack     *ebpf.Variable `ebpf:"want_stack"`
 }

@@ -10,27 +10,37 @@
  */
 #include "packet.h"
 
-/* verdict_headers: an IP packet; its headers are parsed as the probes do. */
+/* The copy of the headers the probes parse from. */
+struct hdr_buf {
+	__u8 b[HDR_COPY_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct hdr_buf);
+} hdr_buf SEC(".maps");
+
+/*
+ * verdict_headers: an IP packet; its headers are copied and parsed as the
+ * probes do (copy_l3, parse_ip).
+ */
 SEC("xdp")
 int verdict_headers(struct xdp_md *ctx)
 {
 	const __u8 *data = (const __u8 *)(long)ctx->data;
 	const __u8 *end = (const __u8 *)(long)ctx->data_end;
 	const __u8 *l3 = data + ETH_HLEN;
+	__u32 zero = 0;
+	struct hdr_buf *hb = bpf_map_lookup_elem(&hdr_buf, &zero);
 	struct pkt p = {};
-	int ok = 0;
+	__u32 n;
 
-	if (l3 + 1 > end)
+	if (!hb || l3 + 1 > end)
 		return XDP_ABORTED;
-	switch (l3[0] >> 4) {
-	case 4:
-		ok = parse_ipv4(l3, &p);
-		break;
-	case 6:
-		ok = parse_ipv6(l3, &p);
-		break;
-	}
-	if (!ok)
+	n = copy_l3(hb->b, l3, (__u32)(end - l3));
+	if (!n || !parse_ip(hb->b, n, l3, &p))
 		return XDP_ABORTED;
 	return match_pkt(&p, 0) ? XDP_PASS : XDP_DROP;
 }

@@ -46,6 +46,11 @@ type verdictFilter struct {
 	_      [4]byte
 }
 
+type verdictHdrBuf struct {
+	_ structs.HostLayout
+	B [128]uint8
+}
+
 type verdictVerdictInput struct {
 	_     structs.HostLayout
 	Loose uint8
@@ -74,9 +79,11 @@ type verdictVerdictInput struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	verdictMapHdrBuf             = "hdr_buf"
 	verdictProgVerdictHeaders    = "verdict_headers"
 	verdictProgVerdictPkt        = "verdict_pkt"
 	verdictVarCfg                = "cfg"
+	verdictVarHdrCopy            = "hdr_copy"
 	verdictVarUnusedVerdictInput = "unused_verdict_input"
 )
 
@@ -130,6 +137,7 @@ type verdictProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type verdictMapSpecs struct {
+	HdrBuf *ebpf.MapSpec `ebpf:"hdr_buf"`
 }
 
 // verdictVariableSpecs contains global variables before they are loaded into the kernel.
@@ -137,6 +145,7 @@ type verdictMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type verdictVariableSpecs struct {
 	Cfg                *ebpf.VariableSpec `ebpf:"cfg"`
+	HdrCopy            *ebpf.VariableSpec `ebpf:"hdr_copy"`
 	UnusedVerdictInput *ebpf.VariableSpec `ebpf:"unused_verdict_input"`
 }
 
@@ -160,10 +169,13 @@ func (o *verdictObjects) Close() error {
 //
 // It can be passed to loadVerdictObjects or ebpf.CollectionSpec.LoadAndAssign.
 type verdictMaps struct {
+	HdrBuf *ebpf.Map `ebpf:"hdr_buf"`
 }
 
 func (m *verdictMaps) Close() error {
-	return _VerdictClose()
+	return _VerdictClose(
+		m.HdrBuf,
+	)
 }
 
 // verdictVariables contains all global variables after they have been loaded into the kernel.
@@ -171,6 +183,7 @@ func (m *verdictMaps) Close() error {
 // It can be passed to loadVerdictObjects or ebpf.CollectionSpec.LoadAndAssign.
 type verdictVariables struct {
 	Cfg                *ebpf.Variable `ebpf:"cfg"`
+	HdrCopy            *ebpf.Variable `ebpf:"hdr_copy"`
 	UnusedVerdictInput *ebpf.Variable `ebpf:"unused_verdict_input"`
 }
 

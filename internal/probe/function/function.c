@@ -78,7 +78,8 @@ static __always_inline __u64 task_key(void)
  * and hook state when given); follows goes into the event (aux2).
  */
 static __always_inline int entry(struct sk_buff *skb, __u64 ip, int note, int follows,
-				 const struct xt_table *table, const struct nf_hook_state *st)
+				 const struct xt_table *table, const struct nf_hook_state *st,
+				 const int direct)
 {
 	__u64 addr = (__u64)skb;
 	struct pkt p = {};
@@ -143,9 +144,14 @@ static __always_inline int ret_event(__u64 ip, __s64 ret)
 	return 0;
 }
 
-/* clone_event follows and reports the new skb of a clone function. */
+/*
+ * clone_event follows and reports the new skb of a clone function. The
+ * skb comes as a number (a return value): its fields are read with
+ * bpf_probe_read_kernel.
+ */
 static __always_inline int clone_event(__u64 ip, __u64 nskb)
 {
+	const int direct = 0;
 	struct ret_key k = {.task = task_key(), .ip = ip};
 	struct pending *v = bpf_map_lookup_elem(&rets, &k);
 	__u64 parent;
@@ -160,7 +166,14 @@ static __always_inline int clone_event(__u64 ip, __u64 nskb)
 	struct sk_buff *n = (struct sk_buff *)nskb;
 	if (cfg.active) {
 		__u64 head = (__u64)BPF_CORE_READ(n, head);
+		struct cpu_state *s = state();
+
 		bpf_map_update_elem(&followed, &nskb, &head, BPF_ANY);
+		if (s) {
+			struct no_slot *sl = slot_of(s, nskb);
+			if (sl->skb == nskb)
+				sl->skb = 0;
+		}
 	}
 	struct pkt p = {};
 	struct hit h = {
@@ -181,7 +194,7 @@ static __always_inline int clone_event(__u64 ip, __u64 nskb)
 	int fentry_arg##n(__u64 *ctx)                                          \
 	{                                                                      \
 		return entry((struct sk_buff *)ctx[n - 1], bpf_get_func_ip(ctx), \
-			     want_ret, want_ret, 0, 0);                        \
+			     want_ret, want_ret, 0, 0, 1);                     \
 	}
 
 FENTRY_ARG(1)
@@ -202,7 +215,7 @@ int fexit_ret(__u64 *ctx)
 SEC("fentry/skb_clone")
 int fentry_clone(__u64 *ctx)
 {
-	return entry((struct sk_buff *)ctx[0], bpf_get_func_ip(ctx), 1, 0, 0, 0);
+	return entry((struct sk_buff *)ctx[0], bpf_get_func_ip(ctx), 1, 0, 0, 0, 1);
 }
 
 SEC("fexit/skb_clone")
@@ -218,14 +231,14 @@ SEC("fentry/ipt_do_table")
 int fentry_ipt_a(__u64 *ctx)
 {
 	return entry((struct sk_buff *)ctx[0], bpf_get_func_ip(ctx), 1, 1,
-		     (const struct xt_table *)ctx[2], (const struct nf_hook_state *)ctx[1]);
+		     (const struct xt_table *)ctx[2], (const struct nf_hook_state *)ctx[1], 1);
 }
 
 SEC("fentry/ipt_do_table")
 int fentry_ipt_b(__u64 *ctx)
 {
 	return entry((struct sk_buff *)ctx[1], bpf_get_func_ip(ctx), 1, 1,
-		     (const struct xt_table *)ctx[0], (const struct nf_hook_state *)ctx[2]);
+		     (const struct xt_table *)ctx[0], (const struct nf_hook_state *)ctx[2], 1);
 }
 
 /* ---- kprobes: one program per skb position, attached to many functions. */
@@ -246,27 +259,27 @@ static __always_inline __u64 kprobe_ip(struct pt_regs *ctx)
 	SEC(sec) int prefix##_arg1(struct pt_regs *ctx)                        \
 	{                                                                      \
 		return entry((struct sk_buff *)PT_REGS_PARM1(ctx), kprobe_ip(ctx), \
-			     want_ret, want_ret, 0, 0);                        \
+			     want_ret, want_ret, 0, 0, 0);                        \
 	}                                                                      \
 	SEC(sec) int prefix##_arg2(struct pt_regs *ctx)                        \
 	{                                                                      \
 		return entry((struct sk_buff *)PT_REGS_PARM2(ctx), kprobe_ip(ctx), \
-			     want_ret, want_ret, 0, 0);                        \
+			     want_ret, want_ret, 0, 0, 0);                        \
 	}                                                                      \
 	SEC(sec) int prefix##_arg3(struct pt_regs *ctx)                        \
 	{                                                                      \
 		return entry((struct sk_buff *)PT_REGS_PARM3(ctx), kprobe_ip(ctx), \
-			     want_ret, want_ret, 0, 0);                        \
+			     want_ret, want_ret, 0, 0, 0);                        \
 	}                                                                      \
 	SEC(sec) int prefix##_arg4(struct pt_regs *ctx)                        \
 	{                                                                      \
 		return entry((struct sk_buff *)PT_REGS_PARM4(ctx), kprobe_ip(ctx), \
-			     want_ret, want_ret, 0, 0);                        \
+			     want_ret, want_ret, 0, 0, 0);                        \
 	}                                                                      \
 	SEC(sec) int prefix##_arg5(struct pt_regs *ctx)                        \
 	{                                                                      \
 		return entry((struct sk_buff *)PT_REGS_PARM5(ctx), kprobe_ip(ctx), \
-			     want_ret, want_ret, 0, 0);                        \
+			     want_ret, want_ret, 0, 0, 0);                        \
 	}
 
 KPROBE_ARGS("kprobe/ip_rcv", kprobe)
@@ -287,7 +300,7 @@ int kretmulti_ret(struct pt_regs *ctx)
 SEC("kprobe/skb_clone")
 int kprobe_clone(struct pt_regs *ctx)
 {
-	return entry((struct sk_buff *)PT_REGS_PARM1(ctx), kprobe_ip(ctx), 1, 0, 0, 0);
+	return entry((struct sk_buff *)PT_REGS_PARM1(ctx), kprobe_ip(ctx), 1, 0, 0, 0, 0);
 }
 
 SEC("kretprobe/skb_clone")
@@ -301,7 +314,7 @@ int kprobe_ipt_a(struct pt_regs *ctx)
 {
 	return entry((struct sk_buff *)PT_REGS_PARM1(ctx), kprobe_ip(ctx), 1, 1,
 		     (const struct xt_table *)PT_REGS_PARM3(ctx),
-		     (const struct nf_hook_state *)PT_REGS_PARM2(ctx));
+		     (const struct nf_hook_state *)PT_REGS_PARM2(ctx), 0);
 }
 
 SEC("kprobe/ipt_do_table")
@@ -309,7 +322,7 @@ int kprobe_ipt_b(struct pt_regs *ctx)
 {
 	return entry((struct sk_buff *)PT_REGS_PARM2(ctx), kprobe_ip(ctx), 1, 1,
 		     (const struct xt_table *)PT_REGS_PARM1(ctx),
-		     (const struct nf_hook_state *)PT_REGS_PARM3(ctx));
+		     (const struct nf_hook_state *)PT_REGS_PARM3(ctx), 0);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -13,6 +13,27 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type functionCpuState struct {
+	_  structs.HostLayout
+	No [64]struct {
+		_       structs.HostLayout
+		Skb     uint64
+		Head    uint64
+		Nfct    uint64
+		Key     uint32
+		Gen     uint16
+		Verdict uint8
+		Pad     uint8
+	}
+	Seen    uint64
+	Matched uint64
+	Limited uint64
+	Gen     uint16
+	Depth   uint16
+	Pad     uint32
+	Copy    [2][128]uint8
+}
+
 type functionFilter struct {
 	_     structs.HostLayout
 	Saddr struct {
@@ -62,6 +83,12 @@ type functionPending struct {
 	Pad   uint32
 }
 
+type functionRateWindow struct {
+	_      structs.HostLayout
+	Window uint64
+	Count  uint64
+}
+
 type functionRetKey struct {
 	_    structs.HostLayout
 	Task uint64
@@ -72,9 +99,11 @@ type functionRetKey struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	functionMapCpuState          = "cpu_state"
 	functionMapEvents            = "events"
 	functionMapFollowed          = "followed"
 	functionMapLost              = "lost"
+	functionMapRate              = "rate"
 	functionMapRets              = "rets"
 	functionProgFentryArg1       = "fentry_arg1"
 	functionProgFentryArg2       = "fentry_arg2"
@@ -103,7 +132,9 @@ const (
 	functionProgKretprobeClone   = "kretprobe_clone"
 	functionProgKretprobeRet     = "kretprobe_ret"
 	functionVarCfg               = "cfg"
+	functionVarHdrCopy           = "hdr_copy"
 	functionVarPcapFilter        = "pcap_filter"
+	functionVarRateLimit         = "rate_limit"
 	functionVarSnaplen           = "snaplen"
 	functionVarUnusedFuncProbeId = "unused_func_probe_id"
 	functionVarWantRet           = "want_ret"
@@ -183,9 +214,11 @@ type functionProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type functionMapSpecs struct {
+	CpuState *ebpf.MapSpec `ebpf:"cpu_state"`
 	Events   *ebpf.MapSpec `ebpf:"events"`
 	Followed *ebpf.MapSpec `ebpf:"followed"`
 	Lost     *ebpf.MapSpec `ebpf:"lost"`
+	Rate     *ebpf.MapSpec `ebpf:"rate"`
 	Rets     *ebpf.MapSpec `ebpf:"rets"`
 }
 
@@ -194,7 +227,9 @@ type functionMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type functionVariableSpecs struct {
 	Cfg               *ebpf.VariableSpec `ebpf:"cfg"`
+	HdrCopy           *ebpf.VariableSpec `ebpf:"hdr_copy"`
 	PcapFilter        *ebpf.VariableSpec `ebpf:"pcap_filter"`
+	RateLimit         *ebpf.VariableSpec `ebpf:"rate_limit"`
 	Snaplen           *ebpf.VariableSpec `ebpf:"snaplen"`
 	UnusedFuncProbeId *ebpf.VariableSpec `ebpf:"unused_func_probe_id"`
 	WantRet           *ebpf.VariableSpec `ebpf:"want_ret"`
@@ -220,17 +255,21 @@ func (o *functionObjects) Close() error {
 //
 // It can be passed to loadFunctionObjects or ebpf.CollectionSpec.LoadAndAssign.
 type functionMaps struct {
+	CpuState *ebpf.Map `ebpf:"cpu_state"`
 	Events   *ebpf.Map `ebpf:"events"`
 	Followed *ebpf.Map `ebpf:"followed"`
 	Lost     *ebpf.Map `ebpf:"lost"`
+	Rate     *ebpf.Map `ebpf:"rate"`
 	Rets     *ebpf.Map `ebpf:"rets"`
 }
 
 func (m *functionMaps) Close() error {
 	return _FunctionClose(
+		m.CpuState,
 		m.Events,
 		m.Followed,
 		m.Lost,
+		m.Rate,
 		m.Rets,
 	)
 }
@@ -240,7 +279,9 @@ func (m *functionMaps) Close() error {
 // It can be passed to loadFunctionObjects or ebpf.CollectionSpec.LoadAndAssign.
 type functionVariables struct {
 	Cfg               *ebpf.Variable `ebpf:"cfg"`
+	HdrCopy           *ebpf.Variable `ebpf:"hdr_copy"`
 	PcapFilter        *ebpf.Variable `ebpf:"pcap_filter"`
+	RateLimit         *ebpf.Variable `ebpf:"rate_limit"`
 	Snaplen           *ebpf.Variable `ebpf:"snaplen"`
 	UnusedFuncProbeId *ebpf.Variable `ebpf:"unused_func_probe_id"`
 	WantRet           *ebpf.Variable `ebpf:"want_ret"`

@@ -27,8 +27,11 @@ const volatile __s32 priority = 0;
 SEC("netfilter")
 int nf_observe(struct bpf_nf_ctx *ctx)
 {
+	/* The context's skb and state are BTF pointers: plain loads. */
+	const int direct = 1;
 	const struct nf_hook_state *state = ctx->state;
 	struct pkt p = {};
+	struct seen w = {};
 	struct hit h = {
 		.skb = ctx->skb,
 		.probe = PROBE_NF_OBSERVE,
@@ -36,12 +39,21 @@ int nf_observe(struct bpf_nf_ctx *ctx)
 		.parse = 1,
 	};
 
-	h.aux = BPF_CORE_READ(state, hook);
-	h.aux2 = BPF_CORE_READ(state, pf);
-	h.dev = BPF_CORE_READ(state, in);
-	if (!h.dev)
-		h.dev = BPF_CORE_READ(state, out);
-	report(&h, &p);
+	if (devns_filter()) {
+		h.dev = state->in;
+		if (!h.dev)
+			h.dev = state->out;
+	}
+	if (!verdict(&h, &p, &w))
+		return NF_ACCEPT;
+	h.aux = state->hook;
+	h.aux2 = state->pf;
+	if (!h.dev) {
+		h.dev = state->in;
+		if (!h.dev)
+			h.dev = state->out;
+	}
+	emit(&h, &p, &w);
 	return NF_ACCEPT;
 }
 

@@ -13,6 +13,27 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type netfilterCpuState struct {
+	_  structs.HostLayout
+	No [64]struct {
+		_       structs.HostLayout
+		Skb     uint64
+		Head    uint64
+		Nfct    uint64
+		Key     uint32
+		Gen     uint16
+		Verdict uint8
+		Pad     uint8
+	}
+	Seen    uint64
+	Matched uint64
+	Limited uint64
+	Gen     uint16
+	Depth   uint16
+	Pad     uint32
+	Copy    [2][128]uint8
+}
+
 type netfilterFilter struct {
 	_     structs.HostLayout
 	Saddr struct {
@@ -46,17 +67,27 @@ type netfilterFilter struct {
 	_      [4]byte
 }
 
+type netfilterRateWindow struct {
+	_      structs.HostLayout
+	Window uint64
+	Count  uint64
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	netfilterMapCpuState   = "cpu_state"
 	netfilterMapEvents     = "events"
 	netfilterMapFollowed   = "followed"
 	netfilterMapLost       = "lost"
+	netfilterMapRate       = "rate"
 	netfilterProgNfObserve = "nf_observe"
 	netfilterVarCfg        = "cfg"
+	netfilterVarHdrCopy    = "hdr_copy"
 	netfilterVarPcapFilter = "pcap_filter"
 	netfilterVarPriority   = "priority"
+	netfilterVarRateLimit  = "rate_limit"
 	netfilterVarSnaplen    = "snaplen"
 )
 
@@ -109,9 +140,11 @@ type netfilterProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type netfilterMapSpecs struct {
+	CpuState *ebpf.MapSpec `ebpf:"cpu_state"`
 	Events   *ebpf.MapSpec `ebpf:"events"`
 	Followed *ebpf.MapSpec `ebpf:"followed"`
 	Lost     *ebpf.MapSpec `ebpf:"lost"`
+	Rate     *ebpf.MapSpec `ebpf:"rate"`
 }
 
 // netfilterVariableSpecs contains global variables before they are loaded into the kernel.
@@ -119,8 +152,10 @@ type netfilterMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type netfilterVariableSpecs struct {
 	Cfg        *ebpf.VariableSpec `ebpf:"cfg"`
+	HdrCopy    *ebpf.VariableSpec `ebpf:"hdr_copy"`
 	PcapFilter *ebpf.VariableSpec `ebpf:"pcap_filter"`
 	Priority   *ebpf.VariableSpec `ebpf:"priority"`
+	RateLimit  *ebpf.VariableSpec `ebpf:"rate_limit"`
 	Snaplen    *ebpf.VariableSpec `ebpf:"snaplen"`
 }
 
@@ -144,16 +179,20 @@ func (o *netfilterObjects) Close() error {
 //
 // It can be passed to loadNetfilterObjects or ebpf.CollectionSpec.LoadAndAssign.
 type netfilterMaps struct {
+	CpuState *ebpf.Map `ebpf:"cpu_state"`
 	Events   *ebpf.Map `ebpf:"events"`
 	Followed *ebpf.Map `ebpf:"followed"`
 	Lost     *ebpf.Map `ebpf:"lost"`
+	Rate     *ebpf.Map `ebpf:"rate"`
 }
 
 func (m *netfilterMaps) Close() error {
 	return _NetfilterClose(
+		m.CpuState,
 		m.Events,
 		m.Followed,
 		m.Lost,
+		m.Rate,
 	)
 }
 
@@ -162,8 +201,10 @@ func (m *netfilterMaps) Close() error {
 // It can be passed to loadNetfilterObjects or ebpf.CollectionSpec.LoadAndAssign.
 type netfilterVariables struct {
 	Cfg        *ebpf.Variable `ebpf:"cfg"`
+	HdrCopy    *ebpf.Variable `ebpf:"hdr_copy"`
 	PcapFilter *ebpf.Variable `ebpf:"pcap_filter"`
 	Priority   *ebpf.Variable `ebpf:"priority"`
+	RateLimit  *ebpf.Variable `ebpf:"rate_limit"`
 	Snaplen    *ebpf.Variable `ebpf:"snaplen"`
 }
 
