@@ -3,7 +3,6 @@ package probe
 import (
 	"errors"
 	"net/netip"
-	"os"
 	"strings"
 	"testing"
 
@@ -14,16 +13,12 @@ import (
 	"github.com/skbtrail/skbtrail/internal/filter"
 	"github.com/skbtrail/skbtrail/internal/kernel"
 	"github.com/skbtrail/skbtrail/internal/pcapfilter"
+	"github.com/skbtrail/skbtrail/internal/testenv"
 )
 
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("this test loads BPF programs and must run as root in CI")
-		}
-		t.Skip("needs root to load BPF programs")
-	}
+	testenv.NeedRoot(t)
 }
 
 // TestProgramsLoad loads every program of the object, in both its tp_btf

@@ -3,7 +3,6 @@ package drops
 import (
 	"errors"
 	"net/netip"
-	"os"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -13,6 +12,7 @@ import (
 	"github.com/skbtrail/skbtrail/internal/filter"
 	"github.com/skbtrail/skbtrail/internal/kernel"
 	"github.com/skbtrail/skbtrail/internal/probe"
+	"github.com/skbtrail/skbtrail/internal/testenv"
 )
 
 // TestDropsProgramsLoad loads the drop counter in its tp_btf and raw_tp
@@ -105,10 +105,5 @@ func TestDropKeyRoundTrip(t *testing.T) {
 
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("this test loads BPF programs and must run as root in CI")
-		}
-		t.Skip("needs root to load BPF programs")
-	}
+	testenv.NeedRoot(t)
 }

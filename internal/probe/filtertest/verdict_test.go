@@ -16,6 +16,7 @@ import (
 	"github.com/skbtrail/skbtrail/internal/event"
 	"github.com/skbtrail/skbtrail/internal/filter"
 	"github.com/skbtrail/skbtrail/internal/probe"
+	"github.com/skbtrail/skbtrail/internal/testenv"
 )
 
 // TestFilterAgrees: the Go model of the packet filter (filter.Filter.Match)
@@ -24,12 +25,7 @@ import (
 // prefixes, ports, protocols, real headers (parsed as the probes parse
 // them), socket summaries and route lookup flows (loose matching).
 func TestFilterAgrees(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("this test loads BPF programs and must run as root in CI")
-		}
-		t.Skip("needs root to load BPF programs")
-	}
+	testenv.NeedRoot(t)
 	if err := rlimit.RemoveMemlock(); err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package netfilter
 
 import (
 	"errors"
-	"os"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -12,6 +11,7 @@ import (
 	"github.com/skbtrail/skbtrail/internal/filter"
 	"github.com/skbtrail/skbtrail/internal/pcapfilter"
 	"github.com/skbtrail/skbtrail/internal/probe"
+	"github.com/skbtrail/skbtrail/internal/testenv"
 )
 
 // TestExprInjected: the filter expression replaces the stub in the
@@ -35,12 +35,7 @@ func TestExprInjected(t *testing.T) {
 	if !probe.Injected(nf.Programs["nf_observe"].Instructions, expr) {
 		t.Errorf("nf_observe: the expression is not where the stub was")
 	}
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("this test loads BPF programs and must run as root in CI")
-		}
-		t.Skip("needs root to load BPF programs")
-	}
+	testenv.NeedRoot(t)
 	if err := rlimit.RemoveMemlock(); err != nil {
 		t.Fatal(err)
 	}
