@@ -229,6 +229,16 @@ func (c *check) unexplained(fn string) *check {
 	return c.eq("level", c.f.Level, "error").has("message", c.f.Message, fn, "this kernel gives no drop reasons")
 }
 
+// routeRefused checks a drop finding at the routing decision (ip_error) on
+// a kernel without drop reasons: an error that says the route lookup for
+// dst refused the packet, at ip_error, with the lookup to run in ns.
+func (c *check) routeRefused(dst, ns string) *check {
+	return c.eq("level", c.f.Level, "error").eq("code", c.f.Code, "route.refused").
+		match("location", c.f.Location, regexp.MustCompile(`^ip_error\+0x`)).
+		has("message", c.f.Message, "packet dropped at the routing decision (ip_error+", "the route lookup for "+dst+" refused it").
+		has("advice", c.f.Advice, "ip route get "+dst, "ip rule show", ns)
+}
+
 // observed says whether the run's netfilter observers were in place, so
 // that its findings can name the hook and the hook function to blame. Where
 // the kernel takes BPF netfilter links (6.4+) they must have been: the run
