@@ -10,6 +10,7 @@ type Family uint8
 
 // The netfilter families.
 const (
+	FamilyUnspec Family = 0
 	FamilyInet   Family = 1
 	FamilyIPv4   Family = 2
 	FamilyARP    Family = 3
@@ -18,9 +19,12 @@ const (
 	FamilyIPv6   Family = 10
 )
 
-// String names the family as nft does: ip, ip6, inet, arp, bridge, netdev.
+// String names the family as nft does: ip, ip6, inet, arp, bridge, netdev
+// (and unspec for 0).
 func (f Family) String() string {
 	switch f {
+	case FamilyUnspec:
+		return "unspec"
 	case FamilyInet:
 		return "inet"
 	case FamilyIPv4:
@@ -34,7 +38,7 @@ func (f Family) String() string {
 	case FamilyIPv6:
 		return "ip6"
 	}
-	return fmt.Sprintf("family%d", uint8(f))
+	return fmt.Sprintf("family %d", uint8(f))
 }
 
 // Hook is a netfilter hook number (NF_INET_*; for the netdev family 0 is

@@ -97,7 +97,7 @@ func nftChains() ([]Fn, error) {
 		default:
 			continue
 		}
-		tf := familyName(ch.Table.Family)
+		tf := event.Family(ch.Table.Family).String() // TableFamily values are NFPROTO_*
 		for _, f := range fams {
 			out = append(out, Fn{
 				Family: f, Hook: event.Hook(*ch.Hooknum), Priority: int32(*ch.Priority),
@@ -107,18 +107,6 @@ func nftChains() ([]Fn, error) {
 		}
 	}
 	return out, nil
-}
-
-func familyName(f nftables.TableFamily) string {
-	switch f {
-	case nftables.TableFamilyIPv4:
-		return "ip"
-	case nftables.TableFamilyIPv6:
-		return "ip6"
-	case nftables.TableFamilyINet:
-		return "inet"
-	}
-	return fmt.Sprint(int(f))
 }
 
 // legacyHooks are where each iptables-legacy table registers, with its

@@ -250,25 +250,7 @@ func traceType(t uint32) string {
 }
 
 // familyName names an NFPROTO_* value as nft's family keyword.
-func familyName(f uint8) string {
-	switch f {
-	case unix.NFPROTO_INET:
-		return "inet"
-	case unix.NFPROTO_IPV4:
-		return "ip"
-	case unix.NFPROTO_IPV6:
-		return "ip6"
-	case unix.NFPROTO_ARP:
-		return "arp"
-	case unix.NFPROTO_NETDEV:
-		return "netdev"
-	case unix.NFPROTO_BRIDGE:
-		return "bridge"
-	case unix.NFPROTO_UNSPEC:
-		return "unspec"
-	}
-	return "family " + strconv.Itoa(int(f))
-}
+func familyName(f uint8) string { return event.Family(f).String() }
 
 // parsePacket parses the network and transport header bytes of a trace
 // event. The kernel copies at most 40 bytes of the network header (up to the
