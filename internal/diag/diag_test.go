@@ -11,7 +11,6 @@ import (
 	"github.com/skbtrail/skbtrail/internal/event"
 	"github.com/skbtrail/skbtrail/internal/kernel"
 	"github.com/skbtrail/skbtrail/internal/track"
-	"golang.org/x/sys/unix"
 )
 
 var (
@@ -421,7 +420,7 @@ func TestEveryKernelReason(t *testing.T) {
 	}
 	all := reasons.All()
 	if len(all) == 0 {
-		if os.Getenv("CI") == "true" && kernelAtLeast(5, 17) {
+		if os.Getenv("CI") == "true" && kernel.RunningVersion().AtLeast(5, 17) {
 			t.Fatal("the kernel's BTF names no drop reasons (enum skb_drop_reason, 5.17+)")
 		}
 		t.Skip("this kernel names no drop reasons")
@@ -461,17 +460,6 @@ func TestEveryKernelReason(t *testing.T) {
 			t.Logf("%s is listed in olderReasons but this kernel has it", name)
 		}
 	}
-}
-
-// kernelAtLeast says whether the running kernel is major.minor or later.
-func kernelAtLeast(major, minor int) bool {
-	var uts unix.Utsname
-	if err := unix.Uname(&uts); err != nil {
-		return true
-	}
-	var x, y int
-	fmt.Sscanf(unix.ByteSliceToString(uts.Release[:]), "%d.%d", &x, &y)
-	return x > major || x == major && y >= minor
 }
 
 func code(all []kernel.Reason, name string) uint32 {

@@ -114,6 +114,10 @@ func Detect() Features {
 	return detect()
 }
 
+// RunningVersion is the running kernel's release, from uname: cheap, for
+// messages and tests (Features says what the kernel supports).
+func RunningVersion() Version { return kernelVersion() }
+
 // kernelVersion reads the release from uname.
 func kernelVersion() Version {
 	var uts unix.Utsname

@@ -16,16 +16,11 @@ import (
 	"github.com/skbtrail/skbtrail/internal/testenv"
 )
 
-func needRoot(t *testing.T) {
-	t.Helper()
-	testenv.NeedRoot(t)
-}
-
 // TestProgramsLoad loads every program of the object, in both its tp_btf
 // and raw_tp form, with and without a filter, so that the verifier sees
 // every path. A program the kernel lacks the tracepoint for is skipped.
 func TestProgramsLoad(t *testing.T) {
-	needRoot(t)
+	testenv.NeedRoot(t)
 	if err := rlimit.RemoveMemlock(); err != nil {
 		t.Fatal(err)
 	}

@@ -337,18 +337,16 @@ func (r *runner) handle(raw []byte) {
 		}
 	}
 	stories := r.tr.Add(e)
+	// Route lookups show only once a traced packet claims them (see
+	// track.Tracker); without --basic the stories show them.
+	claimed := r.tr.Claimed()
 	if r.cfg.Basic {
-		// Route lookups show only once a traced packet claims them
-		// (see track.Tracker).
-		for _, c := range r.tr.Claimed() {
+		for _, c := range claimed {
 			r.check(r.cfg.Out.Event(c))
 		}
 		if e.Skb != 0 || (e.Probe != event.FibTableLookup && e.Probe != event.Fib6TableLookup) {
 			r.check(r.cfg.Out.Event(e))
 		}
-	}
-	if !r.cfg.Basic {
-		r.tr.Claimed() // forget them
 	}
 	r.emit(stories)
 }

@@ -19,7 +19,7 @@ import (
 // form, with and without a filter and a stack, so that the verifier sees
 // every path.
 func TestDropsProgramsLoad(t *testing.T) {
-	needRoot(t)
+	testenv.NeedRoot(t)
 	if err := rlimit.RemoveMemlock(); err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestDropsProgramsLoad(t *testing.T) {
 // TestOpenDrops attaches the drop counter and reads its (possibly empty)
 // map, the full counter and the stack map.
 func TestOpenDrops(t *testing.T) {
-	needRoot(t)
+	testenv.NeedRoot(t)
 	d, err := Open(Options{Stack: true, MaxKeys: 64})
 	if err != nil {
 		t.Fatal(err)
@@ -101,9 +101,4 @@ func TestDropKeyRoundTrip(t *testing.T) {
 			t.Errorf("round trip %+v = %+v", k, got)
 		}
 	}
-}
-
-func needRoot(t *testing.T) {
-	t.Helper()
-	testenv.NeedRoot(t)
 }
